@@ -1,0 +1,3 @@
+"""mtf-rl: daily retraining of a multi-task-fusion RL policy (EnhancedRL)."""
+
+__version__ = "0.1.0"
