@@ -1,0 +1,231 @@
+"""Job `build_enhanced_state`: bronze logs of one day -> list-level training rows.
+
+For every request it builds the enhanced state of each exposed pair (ALGORITHM.md
+section 1; layout in mtf/schema.py, the same vectors the simulator served from),
+the logged actions and boxes, the per-critic-set rewards, and links the NEXT request
+of the same session (its pairs, boxes and mask) for list-level TD, with `done` when
+the session ended. It also builds the user-level `user_state` table.
+
+Pure transform `build_enhanced_state(...)` on DataFrames; I/O in `run`.
+
+    spark-submit jobs/build_enhanced_state.py --ds 2026-01-01
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from jobs.common import parse_job_args
+from jobs.spark import get_spark
+from jobs.tables import ensure_tables, read_partition, write_partition
+from mtf import schema as S
+from mtf.config import DataConfig, PipelineConfig, RewardConfig
+
+log = logging.getLogger("jobs.build_enhanced_state")
+
+L = S.LIST_LEN
+D = S.PAIR_STATE_DIM
+A = S.ACTION_DIM
+FLOATS = "array<float>"
+
+
+def _floats(*cols: Column) -> Column:
+    return F.array(*[c.cast("double") for c in cols]).cast(FLOATS)
+
+
+def _one_hot(col: Column, n: int) -> Column:
+    return _floats(*[(col == i).cast("double") for i in range(n)])
+
+
+def user_block(r: DataFrame) -> Column:
+    """User block [D_USER] from a requests x users row with session-so-far stats."""
+    hour = F.col("hour").cast("double")
+    return F.concat(
+        _floats(F.col("age_bucket") / (S.NUM_AGE_BUCKETS - 1), F.col("gender"),
+                F.col("region") / (S.NUM_REGIONS - 1), F.col("activity")),
+        F.col("interest").cast(FLOATS),
+        _floats(F.sin(2 * math.pi * hour / 24.0), F.cos(2 * math.pi * hour / 24.0)),
+        _one_hot(F.col("device"), S.NUM_DEVICES),
+        _floats(F.col("network"),
+                F.col("request_index") / S.MAX_REQUESTS_PER_SESSION,
+                F.log1p(F.col("session_watch_before_s")) / 6.0,
+                F.col("session_valid_before") / 10.0),
+    )
+
+
+def item_block() -> Column:
+    """Item block [D_ITEM] from an items row."""
+    return F.concat(
+        F.col("item_vec").cast(FLOATS),
+        _floats(F.log1p(F.col("duration_s")) / 5.0, F.col("popularity")),
+        _one_hot(F.col("category"), S.NUM_CATEGORIES),
+    )
+
+
+def pair_rewards(reward: RewardConfig) -> tuple[Column, Column]:
+    """(critic-set 0, critic-set 1) reward of one pair from its feedback row."""
+    watch = F.coalesce(F.col("watch_time_s"), F.lit(0.0)) * (reward.w_watch / 60.0)
+    other = (reward.w_valid * F.coalesce(F.col("valid"), F.lit(0))
+             + reward.w_like * F.coalesce(F.col("like"), F.lit(0))
+             + reward.w_share * F.coalesce(F.col("share"), F.lit(0))
+             + reward.w_collect * F.coalesce(F.col("collect"), F.lit(0)))
+    return watch.cast("float"), other.cast("float")
+
+
+def _pad(arr: Column, n: Column, width: int, fill: float = 0.0) -> Column:
+    """Right-pad a flat array of n items x `width` values to L items."""
+    return F.concat(arr, F.array_repeat(F.lit(fill).cast("float"), (F.lit(L) - n) * width))
+
+
+def _split(eval_fraction: float) -> Column:
+    bucket = F.pmod(F.xxhash64(F.col("session_id")), F.lit(1000))
+    return F.when(bucket < int(round(eval_fraction * 1000)), "eval").otherwise("train")
+
+
+def request_context(requests: DataFrame, users: DataFrame, feedback: DataFrame) -> DataFrame:
+    """Requests with the user's profile, session-so-far stats, exit flag and user block."""
+    per_request = feedback.groupBy("request_id").agg(
+        F.sum("watch_time_s").alias("req_watch_s"),
+        F.sum("valid").alias("req_valid"),
+        F.max("exit_after_request").alias("exit_after_request"))
+    before = (Window.partitionBy("session_id").orderBy("request_index")
+              .rowsBetween(Window.unboundedPreceding, -1))
+    r = (requests.join(per_request, "request_id", "left")
+         .withColumn("session_watch_before_s",
+                     F.coalesce(F.sum(F.coalesce("req_watch_s", F.lit(0.0))).over(before),
+                                F.lit(0.0)))
+         .withColumn("session_valid_before",
+                     F.coalesce(F.sum(F.coalesce("req_valid", F.lit(0))).over(before), F.lit(0)))
+         .join(users.drop("ds"), "user_id", "inner"))
+    return r.withColumn("user_block", user_block(r))
+
+
+def build_enhanced_state(users: DataFrame, items: DataFrame, requests: DataFrame,
+                         exposures: DataFrame, feedback: DataFrame, reward: RewardConfig,
+                         data: DataConfig) -> tuple[DataFrame, DataFrame]:
+    """Return (enhanced_state, user_state) for one day's bronze tables."""
+    ctx = request_context(requests.drop("action", "mu_bp"), users, feedback)
+    rw, ro = pair_rewards(reward)
+    pairs = (exposures
+             .join(items.drop("ds"), "item_id", "inner")
+             .join(feedback.drop("ds"), ["request_id", "item_id"], "left")
+             .join(ctx.select("request_id", "user_block"), "request_id", "inner")
+             .select(
+                 "request_id",
+                 F.struct(
+                     F.col("position").alias("position"),
+                     F.col("item_id").alias("item_id"),
+                     F.concat(F.col("user_block"), item_block(), F.col("preds").cast(FLOATS),
+                              F.col("cand_rank").cast(FLOATS), F.col("cand_z").cast(FLOATS))
+                     .alias("pair_state"),
+                     F.col("action").cast(FLOATS).alias("action"),
+                     F.col("mu_bp").cast(FLOATS).alias("box_center"),
+                     rw.alias("reward_watch"), ro.alias("reward_other"),
+                     F.coalesce(F.col("valid"), F.lit(0)).cast("float").alias("valid"),
+                 ).alias("pair")))
+    lists = (pairs.groupBy("request_id")
+             .agg(F.sort_array(F.collect_list("pair")).alias("pairs"))
+             .withColumn("n_items", F.size("pairs")))
+
+    def flat(field: str) -> Column:
+        return F.flatten(F.transform("pairs", lambda p: p[field]))
+
+    def per_item(field: str, fill: float = 0.0) -> Column:
+        return _pad(F.transform("pairs", lambda p: p[field].cast("float")), F.col("n_items"), 1,
+                    fill)
+
+    lists = lists.select(
+        "request_id", "n_items",
+        _pad(F.array_repeat(F.lit(1.0).cast("float"), F.col("n_items")), F.col("n_items"), 1)
+        .alias("mask"),
+        F.concat(F.transform("pairs", lambda p: p["item_id"]),
+                 F.array_repeat(F.lit(-1).cast("bigint"), F.lit(L) - F.col("n_items")))
+        .alias("item_ids"),
+        _pad(flat("pair_state"), F.col("n_items"), D).alias("pair_state"),
+        _pad(flat("action"), F.col("n_items"), A).alias("action"),
+        _pad(flat("box_center"), F.col("n_items"), A).alias("box_center"),
+        per_item("reward_watch").alias("reward_watch"),
+        per_item("reward_other").alias("reward_other"),
+        per_item("valid").alias("valid"),
+        F.aggregate(F.transform("pairs", lambda p: p["reward_watch"].cast("double")),
+                    F.lit(0.0), lambda acc, x: acc + x).alias("list_reward_watch"),
+        F.aggregate(F.transform("pairs", lambda p: p["reward_other"].cast("double")),
+                    F.lit(0.0), lambda acc, x: acc + x).alias("list_reward_other"),
+    )
+    ctx = ctx.withColumn("user_state", F.concat(
+        F.col("user_block"), F.col("cand_pred_mean").cast(FLOATS),
+        F.col("cand_pred_std").cast(FLOATS)))
+    rows = lists.join(ctx.select("request_id", "session_id", "user_id", "request_index",
+                                 "exit_after_request", "user_state", "ds"),
+                      "request_id", "inner")
+    nxt = rows.select(
+        "session_id", (F.col("request_index") - 1).alias("request_index"),
+        F.col("pair_state").alias("next_pair_state"),
+        F.col("box_center").alias("next_box_center"),
+        F.col("mask").alias("next_mask"),
+        F.col("user_state").alias("next_user_state"))
+    joined = rows.join(nxt, ["session_id", "request_index"], "left")
+    done = (F.coalesce(F.col("exit_after_request"), F.lit(1)) == 1) | F.col("next_mask").isNull()
+
+    def unless_done(col: str, width: int) -> Column:
+        return F.when(done, F.array_repeat(F.lit(0.0).cast("float"), width)).otherwise(F.col(col))
+
+    joined = joined.withColumn("split", _split(data.eval_fraction))
+    enhanced = joined.select(
+        "ds", "split", "request_id", "session_id", "user_id", "request_index", "n_items", "mask",
+        "item_ids", "pair_state", "action", "box_center", "reward_watch", "reward_other", "valid",
+        unless_done("next_pair_state", L * D).alias("next_pair_state"),
+        unless_done("next_box_center", L * A).alias("next_box_center"),
+        unless_done("next_mask", L).alias("next_mask"),
+        done.cast("float").alias("done"))
+    req_actions = requests.select("request_id", F.col("action").cast(FLOATS).alias("u_action"),
+                                  F.col("mu_bp").cast(FLOATS).alias("u_box_center"))
+    nxt_box = requests.select(
+        "session_id", (F.col("request_index") - 1).alias("request_index"),
+        F.col("mu_bp").cast(FLOATS).alias("next_u_box_center"))
+    user_state = (joined.join(req_actions, "request_id", "inner")
+                  .join(nxt_box, ["session_id", "request_index"], "left")
+                  .select(
+                      "ds", "split", "request_id", "session_id", "user_id", "request_index",
+                      "user_state",
+                      F.col("u_action").alias("action"),
+                      F.col("u_box_center").alias("box_center"),
+                      F.col("list_reward_watch").cast("float").alias("reward_watch"),
+                      F.col("list_reward_other").cast("float").alias("reward_other"),
+                      unless_done("next_user_state", S.USER_STATE_DIM).alias("next_user_state"),
+                      F.when(done, F.array_repeat(F.lit(0.0).cast("float"), A))
+                      .otherwise(F.col("next_u_box_center")).alias("next_box_center"),
+                      done.cast("float").alias("done")))
+    return enhanced, user_state
+
+
+def run(spark: SparkSession, cfg: PipelineConfig, ds: str) -> dict[str, int]:
+    db = cfg.storage.database
+    ensure_tables(spark, db)
+    src = {t: read_partition(spark, db, t, ds) for t in
+           ("raw_users", "raw_items", "raw_requests", "raw_exposures", "raw_feedback")}
+    if src["raw_requests"].limit(1).count() == 0:
+        raise RuntimeError(f"no raw_requests for ds={ds}: run simulate (or wait for logs) first")
+    enhanced, user_state = build_enhanced_state(
+        src["raw_users"], src["raw_items"], src["raw_requests"], src["raw_exposures"],
+        src["raw_feedback"], cfg.reward, cfg.data)
+    counts = {"enhanced_state": write_partition(enhanced, db, "enhanced_state", ds),
+              "user_state": write_partition(user_state, db, "user_state", ds)}
+    log.info("rows written: %s", counts)
+    return counts
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args, cfg = parse_job_args(__doc__.splitlines()[0], argv)
+    spark = get_spark(cfg, f"mtf-build-enhanced-state-{args.ds}")
+    run(spark, cfg, args.ds)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

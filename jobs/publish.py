@@ -1,0 +1,158 @@
+"""Job `publish`: record the gate's decision and, when it passed, publish the policy.
+
+Order matters (write, audit, publish): the artifact already exists and its checksum is
+verified here; then `offline_metrics` (always, for both candidate and current), then
+`fusion_weights` (the weights the policy that serves tomorrow gives today's pairs, plus a
+per-user fallback), and LAST the registry row. A crash before the registry MERGE leaves
+no "published" row; a rerun replaces the same partitions and MERGEs the same row.
+
+    spark-submit jobs/publish.py --ds 2026-01-03
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from jobs.common import parse_job_args
+from jobs.registry import PolicyRef, serving_policy
+from jobs.spark import get_spark
+from jobs.tables import ensure_tables, qualified, read_partition, write_partition
+from mtf import schema as S
+from mtf.config import PipelineConfig
+from mtf.fusion import to_physical
+from mtf.provenance import model_version
+
+log = logging.getLogger("jobs.publish")
+D, A = S.PAIR_STATE_DIM, S.ACTION_DIM
+PHYS_COLS = [f"power_{o}" for o in S.OBJECTIVES] + [f"bias_{o}" for o in S.OBJECTIVES]
+
+
+def offline_metric_rows(spark: SparkSession, rec: dict) -> DataFrame:
+    rows = []
+    for role in ("candidate", "current"):
+        part = rec[role]
+        for metric, m in part["metrics"].items():
+            rows.append((rec["ds"], part["model_version"], part["algo"], role, metric,
+                         _f(m.get("value")), _f(m.get("ci_low")), _f(m.get("ci_high"))))
+    for metric, v in sorted(rec.get("train", {}).items()):
+        rows.append((rec["ds"], rec["model_version"], rec["algo"], "candidate", metric, _f(v),
+                     None, None))
+    return spark.createDataFrame(rows, "ds string, model_version string, algo string, "
+                                       "role string, metric string, value double, "
+                                       "ci_low double, ci_high double")
+
+
+def _f(v: object) -> float | None:
+    return None if v is None else float(v)
+
+
+def _score_partitions(ref: PolicyRef):
+    """mapInPandas body: the serving actor's action for each (user, item) pair."""
+
+    def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        import numpy as np
+
+        from jobs.registry import load_policy
+
+        policy = load_policy(ref)  # checksum verified on load, once per partition
+        for pdf in batches:
+            if pdf.empty:
+                continue
+            states = np.stack(pdf["state"].to_numpy()).astype(np.float32)
+            acts = policy.act(np.zeros((len(pdf), S.USER_STATE_DIM), np.float32),
+                              states[:, None, :])
+            acts = np.asarray(acts, dtype=np.float64).reshape(len(pdf), -1)[:, :A]
+            phys = to_physical(acts)
+            out = pd.DataFrame({"user_id": pdf["user_id"].to_numpy(),
+                                "item_id": pdf["item_id"].to_numpy()})
+            out["action"] = list(acts.astype(np.float32))
+            for i, c in enumerate(PHYS_COLS):
+                out[c] = phys[:, i]
+            yield out
+
+    return score
+
+
+def build_fusion_weights(enhanced: DataFrame, ref: PolicyRef, ds: str) -> DataFrame:
+    pairs = (enhanced.select("user_id", "pair_state", F.posexplode("item_ids").alias("pos",
+                                                                                     "item_id"))
+             .where("item_id >= 0")
+             .select("user_id", "item_id",
+                     F.slice("pair_state", F.col("pos") * D + 1, F.lit(D)).alias("state")))
+    out_schema = T.StructType(
+        [T.StructField("user_id", T.LongType()), T.StructField("item_id", T.LongType()),
+         T.StructField("action", T.ArrayType(T.FloatType()))]
+        + [T.StructField(c, T.DoubleType()) for c in PHYS_COLS])
+    per_pair = pairs.mapInPandas(_score_partitions(ref), out_schema)
+    per_pair = per_pair.dropDuplicates(["user_id", "item_id"])
+    fallback = (per_pair.groupBy("user_id").agg(
+        F.array(*[F.avg(F.col("action")[i]) for i in range(A)]).cast("array<float>")
+        .alias("action"), *[F.avg(c).alias(c) for c in PHYS_COLS])
+        .withColumn("item_id", F.lit(-1).cast("bigint")))
+    cols = ["user_id", "item_id", "action", *PHYS_COLS]
+    return (per_pair.select(*cols).unionByName(fallback.select(*cols))
+            .withColumn("ds", F.lit(ds)).withColumn("model_version", F.lit(ref.model_version)))
+
+
+def upsert_registry(spark: SparkSession, db: str, row: dict) -> None:
+    from delta.tables import DeltaTable
+
+    src = spark.createDataFrame([row], spark.table(qualified(db, "policy_registry")).schema)
+    (DeltaTable.forName(spark, qualified(db, "policy_registry")).alias("t")
+     .merge(src.alias("s"), "t.model_version = s.model_version")
+     .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+
+
+def run(spark: SparkSession, cfg: PipelineConfig, ds: str) -> dict:
+    from model.export import file_sha256
+
+    db = cfg.storage.database
+    ensure_tables(spark, db)
+    version = model_version(cfg.algo, ds)
+    art = Path(cfg.storage.artifacts_path()) / version
+    meta = json.loads((art / "meta.json").read_text())
+    rec = json.loads((art / "eval.json").read_text())
+    gate = json.loads((art / "gate.json").read_text())
+    actor = art / "actor.pt"
+    sha = file_sha256(actor)
+    publish = bool(gate["publish"])
+    reasons = list(gate.get("reasons", []))
+    if sha != meta["actor_sha256"]:
+        publish = False
+        reasons.append(f"artifact checksum {sha} != recorded {meta['actor_sha256']}")
+    n_metrics = write_partition(offline_metric_rows(spark, rec), db, "offline_metrics", ds)
+    candidate = PolicyRef(version, cfg.algo, "pair", str(actor), sha)
+    serving_next = candidate if publish else serving_policy(spark, db, ds)
+    n_weights = write_partition(
+        build_fusion_weights(read_partition(spark, db, "enhanced_state", ds), serving_next, ds),
+        db, "fusion_weights", ds)
+    upsert_registry(spark, db, {
+        "model_version": version, "algo": cfg.algo, "ds": ds, "artifact_uri": str(actor),
+        "artifact_sha256": sha, "level": "pair",
+        "config_json": json.dumps(meta["config"], sort_keys=True, default=str),
+        "seed": int(meta["seed"]), "git_sha": meta["git_sha"],
+        "data_versions": json.dumps(meta["data_versions"], sort_keys=True),
+        "status": "published" if publish else "rejected",
+        "reason": "; ".join(reasons) if reasons else None, "updated_at_ds": ds})
+    log.info("%s %s (offline_metrics %d rows, fusion_weights %d rows from %s)",
+             "PUBLISHED" if publish else "REJECTED", version, n_metrics, n_weights,
+             serving_next.model_version)
+    return {"published": publish, "reasons": reasons, "fusion_weights": n_weights}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args, cfg = parse_job_args(__doc__.splitlines()[0], argv)
+    run(get_spark(cfg, f"mtf-publish-{args.ds}"), cfg, args.ds)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

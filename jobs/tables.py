@@ -1,0 +1,95 @@
+"""The one table registry: names, DDL application, partition reads and idempotent writes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+
+from mtf.config import PROJECT_ROOT
+
+log = logging.getLogger(__name__)
+
+DDL_DIR = PROJECT_ROOT / "sql" / "ddl"
+
+BRONZE = ("raw_users", "raw_items", "raw_requests", "raw_exposures", "raw_feedback")
+SILVER = ("enhanced_state", "user_state")
+GOLD = ("policy_registry", "fusion_weights", "offline_metrics", "online_metrics", "dq_metrics")
+TABLES = BRONZE + SILVER + GOLD
+
+_DS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def validate_ds(ds: str) -> str:
+    """Accept only a real calendar day written YYYY-MM-DD (it ends up in SQL predicates)."""
+    if not isinstance(ds, str) or not _DS_RE.match(ds):
+        raise ValueError(f"--ds must be YYYY-MM-DD, got {ds!r}")
+    dt.date.fromisoformat(ds)
+    return ds
+
+
+def qualified(db: str, table: str) -> str:
+    if table not in TABLES:
+        raise ValueError(f"unknown table {table!r}; known: {', '.join(TABLES)}")
+    if not _IDENT_RE.match(db):
+        raise ValueError(f"bad database name {db!r}")
+    return f"{db}.{table}"
+
+
+def _statements(path: Path, db: str) -> list[str]:
+    text = "\n".join(line for line in path.read_text().splitlines()
+                     if not line.strip().startswith("--"))
+    return [s.strip().replace("{db}", db) for s in text.split(";") if s.strip()]
+
+
+_CONSTRAINT_RE = re.compile(r"ALTER TABLE (\S+) ADD CONSTRAINT (\w+) CHECK", re.I)
+
+
+def ensure_tables(spark: SparkSession, db: str) -> None:
+    """Create every table (DDL in sql/ddl) and add missing CHECK constraints. Idempotent."""
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS {db}")
+    for path in sorted(DDL_DIR.glob("*.sql")):
+        for stmt in _statements(path, db):
+            m = _CONSTRAINT_RE.match(stmt)
+            if m:
+                table, name = m.group(1), m.group(2).lower()
+                props = {r["key"] for r in spark.sql(f"SHOW TBLPROPERTIES {table}").collect()}
+                if f"delta.constraints.{name}" in props:
+                    continue
+            spark.sql(stmt)
+
+
+def table_location(spark: SparkSession, db: str, table: str) -> str:
+    return spark.sql(f"DESCRIBE DETAIL {qualified(db, table)}").first()["location"]
+
+
+def table_version(spark: SparkSession, db: str, table: str) -> int:
+    return int(spark.sql(f"DESCRIBE HISTORY {qualified(db, table)} LIMIT 1").first()["version"])
+
+
+def read_partition(spark: SparkSession, db: str, table: str, ds: str) -> DataFrame:
+    return spark.table(qualified(db, table)).where(f"ds = '{validate_ds(ds)}'")
+
+
+def write_partition(df: DataFrame, db: str, table: str, ds: str) -> int:
+    """Atomically replace the `ds` partition of `table` with `df` (Delta replaceWhere).
+
+    One Delta commit: readers see the old partition or the new one, never a mix, and a
+    rerun of the same day writes the same rows. replaceWhere also checks that every
+    written row belongs to the partition. Returns the number of rows written.
+    """
+    validate_ds(ds)
+    spark = df.sparkSession
+    target = spark.table(qualified(db, table))
+    df = df.select(*target.columns)  # DDL column order, fails loudly on a missing column
+    (df.write.format("delta").mode("overwrite")
+       .option("replaceWhere", f"ds = '{ds}'")
+       .save(table_location(spark, db, table)))
+    last = spark.sql(f"DESCRIBE HISTORY {qualified(db, table)} LIMIT 1").first()
+    n = int((last["operationMetrics"] or {}).get("numOutputRows", 0))
+    log.info("wrote %s rows to %s.%s ds=%s", n, db, table, ds)
+    return n

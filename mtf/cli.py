@@ -1,0 +1,233 @@
+"""`mtf`: one command line for every step, the whole day, the demo and analyst SQL.
+
+    mtf simulate --ds 2026-01-01          # bronze logs for a day (served by the published policy)
+    mtf build-state --ds 2026-01-01       # enhanced_state + user_state
+    mtf train --ds 2026-01-01             # EnhancedRL from a pinned Delta snapshot
+    mtf evaluate|gate|publish|online-metrics --ds 2026-01-01
+    mtf run --ds 2026-01-01 [--simulate]  # the whole day in one process (no Airflow)
+    mtf demo --days 3                     # N consecutive days through the real Airflow DAGs
+    mtf sql "SELECT * FROM mtf.offline_metrics"
+    mtf airflow -- dags list              # the airflow CLI with the project's environment
+
+Every step takes --profile (default $MTF_PROFILE or demo) and --set section.field=value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from mtf.config import PROJECT_ROOT, load_config
+
+STEPS = {
+    "simulate": "jobs.simulate",
+    "check-logs": "jobs.check_logs",
+    "build-state": "jobs.build_enhanced_state",
+    "train": "model.train",
+    "evaluate": "jobs.evaluate",
+    "gate": "mtf.gate",
+    "publish": "jobs.publish",
+    "online-metrics": "jobs.online_metrics",
+}
+DAILY = ["check-logs", "build-state", "train", "evaluate", "gate", "publish", "online-metrics"]
+BIN_DIR = Path(sys.executable).parent
+
+
+def _run_step(step: str, argv: list[str]) -> int:
+    import importlib
+
+    return importlib.import_module(STEPS[step]).main(argv)
+
+
+def airflow_env() -> dict[str, str]:
+    """Environment for the airflow CLI: project DAGs, local metadata DB, Spark connection."""
+    env = dict(os.environ)
+    home = Path(env.get("MTF_AIRFLOW_HOME", PROJECT_ROOT / ".airflow"))
+    home.mkdir(parents=True, exist_ok=True)
+    env.update({
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": env.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO"),
+        "PATH": f"{BIN_DIR}{os.pathsep}{env.get('PATH', '')}",
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+        "PYTHONPATH": f"{PROJECT_ROOT}{os.pathsep}{env.get('PYTHONPATH', '')}".rstrip(os.pathsep),
+    })
+    # The Spark connection: local by default; point it at a cluster by setting this variable
+    # (or defining the `mtf_spark` connection in Airflow) -- never in the repository.
+    env.setdefault("AIRFLOW_CONN_MTF_SPARK", json.dumps({
+        "conn_type": "spark", "host": env.get("MTF_SPARK_MASTER", "local[2]"),
+        "extra": {"deploy-mode": "client", "spark-binary": "spark-submit"}}))
+    return env
+
+
+def airflow(args: Sequence[str], check: bool = True, capture: bool = False
+            ) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN_DIR / "airflow"), *args], env=airflow_env(), check=check,
+                          text=True, capture_output=capture)
+
+
+def _days(start: str, n: int) -> list[str]:
+    d0 = dt.date.fromisoformat(start)
+    return [(d0 + dt.timedelta(days=i)).isoformat() for i in range(n)]
+
+
+def demo_table(spark, db: str, days: list[str]) -> list[dict]:
+    """Day-by-day: serving policy, online UVC/UDT, candidate, NCIS, MTF-GAUC, decision."""
+    inlist = ", ".join(f"'{d}'" for d in days)
+    q = f"""
+    WITH cand AS (
+      SELECT ds, model_version,
+             max(CASE WHEN metric = 'ncis/sigma_0.1' THEN value END) AS ncis,
+             max(CASE WHEN metric = 'ncis/sigma_0.1' THEN ci_low END) AS ncis_lo,
+             max(CASE WHEN metric = 'ncis/sigma_0.1' THEN ci_high END) AS ncis_hi,
+             max(CASE WHEN metric = 'mtf_gauc' THEN value END) AS gauc,
+             max(CASE WHEN metric = 'sim/uvc' THEN value END) AS sim_uvc
+      FROM {db}.offline_metrics WHERE role = 'candidate' AND ds IN ({inlist})
+      GROUP BY ds, model_version),
+    cur AS (
+      SELECT ds, max(CASE WHEN metric = 'ncis/sigma_0.1' THEN value END) AS cur_ncis,
+             max(CASE WHEN metric = 'mtf_gauc' THEN value END) AS cur_gauc,
+             max(CASE WHEN metric = 'sim/uvc' THEN value END) AS cur_sim_uvc
+      FROM {db}.offline_metrics WHERE role = 'current' AND ds IN ({inlist}) GROUP BY ds)
+    SELECT o.ds, o.policy_version AS serving_policy, o.uvc, o.udt,
+           c.model_version AS candidate, c.ncis, c.ncis_lo, c.ncis_hi, c.gauc, c.sim_uvc,
+           cur.cur_ncis, cur.cur_gauc, cur.cur_sim_uvc, r.status
+    FROM {db}.online_metrics o
+    LEFT JOIN cand c ON c.ds = o.ds
+    LEFT JOIN cur ON cur.ds = o.ds
+    LEFT JOIN {db}.policy_registry r ON r.model_version = c.model_version
+    WHERE o.ds IN ({inlist}) ORDER BY o.ds"""
+    return [r.asDict() for r in spark.sql(q).collect()]
+
+
+def format_demo_table(rows: list[dict]) -> str:
+    from tabulate import tabulate
+
+    def f(v, p=3):
+        return "-" if v is None else f"{v:.{p}f}"
+
+    table = [[r["ds"], r["serving_policy"], f(r["uvc"], 2), f(r["udt"], 0), r["candidate"],
+              f"{f(r['ncis'])} [{f(r['ncis_lo'])}, {f(r['ncis_hi'])}]", f(r["cur_ncis"]),
+              f(r["gauc"], 4), f(r["cur_gauc"], 4), f(r["sim_uvc"], 2), f(r["cur_sim_uvc"], 2),
+              r["status"]] for r in rows]
+    return tabulate(table, headers=[
+        "day", "serving policy", "UVC", "UDT (s)", "candidate", "NCIS s=0.1 [95% CI]",
+        "NCIS current", "MTF-GAUC", "GAUC current", "sim UVC", "sim UVC current", "decision"])
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
+    days = _days(args.start, args.days)
+    airflow(["db", "migrate"], capture=True)
+    for ds in days:
+        for dag_id in ("mtf_simulate", "mtf_daily"):
+            print(f"== airflow dags test {dag_id} {ds}", flush=True)
+            res = airflow(["dags", "test", dag_id, ds], check=False, capture=not args.verbose)
+            if res.returncode != 0 or _dag_run_failed(res):
+                if not args.verbose:
+                    print(res.stdout[-6000:], res.stderr[-6000:], sep="\n", file=sys.stderr)
+                print(f"!! {dag_id} failed for {ds}", file=sys.stderr)
+                return 1
+    from jobs.spark import get_spark
+
+    cfg = load_config(args.profile)
+    spark = get_spark(cfg, "mtf-demo-report")
+    rows = demo_table(spark, cfg.storage.database, days)
+    print()
+    print(format_demo_table(rows))
+    print(f"\ndemo: {len(days)} simulated days through Airflow in "
+          f"{time.perf_counter() - t0:.0f} s (warehouse {cfg.storage.warehouse_path()})")
+    if len(rows) != len(days):
+        print(f"!! expected {len(days)} days in online_metrics, found {len(rows)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _dag_run_failed(res: subprocess.CompletedProcess) -> bool:
+    out = (res.stdout or "") + (res.stderr or "")
+    return "state=failed" in out.replace(" ", "") or "DagRunState.FAILED" in out
+
+
+def cmd_run(args: argparse.Namespace, passthrough: list[str]) -> int:
+    steps = (["simulate"] if args.simulate else []) + DAILY
+    for step in steps:
+        extra = ["--no-progress"] if step == "train" and args.no_progress else []
+        print(f"== {step} {args.ds}", flush=True)
+        rc = _run_step(step, ["--ds", args.ds, *passthrough, *extra])
+        if rc:
+            return rc
+    return 0
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from jobs.spark import get_spark
+    from jobs.tables import ensure_tables
+
+    cfg = load_config(args.profile)
+    spark = get_spark(cfg, "mtf-sql")
+    ensure_tables(spark, cfg.storage.database)
+    df = spark.sql(args.query)
+    rows = df.limit(args.limit).collect()
+    if args.format == "json":
+        print(json.dumps([r.asDict(recursive=True) for r in rows], default=str))
+    else:
+        print(tabulate([list(r) for r in rows], headers=df.columns))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    p = argparse.ArgumentParser(prog="mtf", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    for step in STEPS:
+        sub.add_parser(step, help=f"run step {step} (see `mtf {step} -- --help`)",
+                       add_help=False)
+    r = sub.add_parser("run", help="the whole day in one process")
+    r.add_argument("--ds", required=True)
+    r.add_argument("--simulate", action="store_true", help="simulate the day's logs first")
+    r.add_argument("--no-progress", action="store_true")
+    d = sub.add_parser("demo", help="N simulated days through the Airflow DAGs")
+    d.add_argument("--days", type=int, default=3)
+    d.add_argument("--start", default="2026-01-01")
+    d.add_argument("--profile", default=None)
+    d.add_argument("--verbose", action="store_true")
+    s = sub.add_parser("sql", help="Spark SQL against the catalog")
+    s.add_argument("query")
+    s.add_argument("--profile", default=None)
+    s.add_argument("--limit", type=int, default=1000)
+    s.add_argument("--format", choices=["table", "json"], default="table")
+    a = sub.add_parser("airflow", help="airflow CLI with the project's environment")
+    a.add_argument("args", nargs=argparse.REMAINDER)
+    if argv and argv[0] in STEPS:
+        return _run_step(argv[0], argv[1:])
+    args, rest = p.parse_known_args(argv)
+    if args.cmd == "run":
+        return cmd_run(args, rest)
+    if rest:
+        p.error(f"unrecognized arguments: {' '.join(rest)}")
+    if args.cmd == "demo":
+        return cmd_demo(args)
+    if args.cmd == "sql":
+        return cmd_sql(args)
+    if args.cmd == "airflow":
+        extra = args.args[1:] if args.args[:1] == ["--"] else args.args
+        return airflow(extra, check=False).returncode
+    p.error(f"unknown command {args.cmd}")
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
