@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -29,6 +30,8 @@ def get_spark(cfg: PipelineConfig, app_name: str = "mtf") -> SparkSession:
         Path(cfg.storage.warehouse_path()).mkdir(parents=True, exist_ok=True)
     metastore = cfg.storage.metastore_path()
     Path(metastore).mkdir(parents=True, exist_ok=True)
+    # Python workers run the same interpreter as the driver (the project's environment)
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name)
     conf = spark_conf(cfg)
     if not _under_spark_submit():

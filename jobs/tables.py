@@ -43,17 +43,28 @@ def qualified(db: str, table: str) -> str:
 def _statements(path: Path, db: str) -> list[str]:
     text = "\n".join(line for line in path.read_text().splitlines()
                      if not line.strip().startswith("--"))
-    return [s.strip().replace("{db}", db) for s in text.split(";") if s.strip()]
+    # statements end with ';' at the end of a line (so ';' inside a comment string is fine)
+    return [s.strip().replace("{db}", db) for s in re.split(r";[ \t]*(?:\n|$)", text)
+            if s.strip()]
 
 
 _CONSTRAINT_RE = re.compile(r"ALTER TABLE (\S+) ADD CONSTRAINT (\w+) CHECK", re.I)
 
 
+_CREATE_RE = re.compile(r"CREATE TABLE IF NOT EXISTS \S+\.(\w+)", re.I)
+
+
 def ensure_tables(spark: SparkSession, db: str) -> None:
-    """Create every table (DDL in sql/ddl) and add missing CHECK constraints. Idempotent."""
+    """Create every missing table (DDL in sql/ddl) with its CHECK constraints. Idempotent;
+    tables that exist are left alone (one catalog call when everything is there)."""
     spark.sql(f"CREATE DATABASE IF NOT EXISTS {db}")
+    existing = {r["tableName"] for r in spark.sql(f"SHOW TABLES IN {db}").collect()}
     for path in sorted(DDL_DIR.glob("*.sql")):
-        for stmt in _statements(path, db):
+        stmts = _statements(path, db)
+        m = _CREATE_RE.search(stmts[0]) if stmts else None
+        if m and m.group(1) in existing:
+            continue
+        for stmt in stmts:
             m = _CONSTRAINT_RE.match(stmt)
             if m:
                 table, name = m.group(1), m.group(2).lower()

@@ -2,7 +2,7 @@
 CREATE TABLE IF NOT EXISTS {db}.policy_registry (
   model_version STRING NOT NULL COMMENT 'policy version key',
   algo STRING NOT NULL COMMENT 'learner name',
-  ds STRING NOT NULL COMMENT 'day whose data trained it; it serves from the next day on',
+  ds STRING NOT NULL COMMENT 'day whose data trained it (it serves from the next day on)',
   artifact_uri STRING NOT NULL COMMENT 'exported actor (TorchScript)',
   artifact_sha256 STRING NOT NULL COMMENT 'sha256 of the exported actor, verified at load',
   level STRING NOT NULL COMMENT 'pair or user',

@@ -3,7 +3,7 @@ CREATE TABLE IF NOT EXISTS {db}.fusion_weights (
   ds STRING NOT NULL COMMENT 'day partition, YYYY-MM-DD',
   model_version STRING NOT NULL COMMENT 'published policy version',
   user_id BIGINT NOT NULL COMMENT 'user key',
-  item_id BIGINT NOT NULL COMMENT 'item key; -1 = per-user fallback (mean over the user''s pairs)',
+  item_id BIGINT NOT NULL COMMENT 'item key, -1 = per-user fallback (mean over the pairs of the user)',
   action ARRAY<FLOAT> NOT NULL COMMENT 'normalised action [10]',
   power_valid DOUBLE NOT NULL, power_watch DOUBLE NOT NULL, power_finish DOUBLE NOT NULL,
   power_interact DOUBLE NOT NULL, power_noskip DOUBLE NOT NULL,
