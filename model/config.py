@@ -1,4 +1,8 @@
-"""EnhancedRL hyper-parameters (ALGORITHM.md section 6), one doc line per field."""
+"""EnhancedRL hyper-parameters (ALGORITHM.md section 6), one doc line per field.
+
+Every [R] choice of ALGORITHM.md (our own, where the papers are silent) is a field here,
+so that the paper's exact form can be dropped in later without touching the learner.
+"""
 
 from __future__ import annotations
 
@@ -6,75 +10,96 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+TD_MODES = ("list", "pair")
+ENSEMBLE_TARGETS = ("own", "redq_min")
+
 
 @dataclass
 class EnhancedRLConfig:
     gamma: float = 0.9
-    """Discount between consecutive requests of a session."""
+    """Discount between consecutive requests of a session (BatchRL-MTF used 0.95)."""
     actor_lr: float = 1e-4
     """Adam learning rate of the actor."""
     critic_lr: float = 2e-4
     """Adam learning rate of the critic ensemble."""
     tau: float = 0.005
-    """Polyak factor of the soft target updates (every critic step)."""
+    """Polyak factor of the soft target updates, applied to BOTH targets after every call."""
     batch_size: int = 256
-    """Request lists per batch."""
+    """Request lists per batch (each list holds up to schema.LIST_LEN pairs)."""
     num_critic_sets: int = 2
-    """q: critic sets, one per reward part (watch time / the rest)."""
+    """q: critic sets, one per reward part (set 0 = watch time, set 1 = the rest)."""
     critics_per_set: int = 10
-    """m: critics per set."""
+    """m: critics per set, each with its own target network."""
     critic_hidden: tuple[int, ...] = (256, 256)
     """Hidden widths of every critic MLP."""
     actor_hidden: tuple[int, ...] = (256, 128)
-    """Hidden widths of the actor's pair MLP."""
+    """Hidden widths of the actor's pair MLP (after the user tower)."""
     user_tower_hidden: int = 64
-    """Width of the actor's user tower (on the user block of the state)."""
+    """Width of the actor's user tower (one ReLU layer on the user block of the state)."""
     eta: float = 1.0
-    """Weight of the box penalty d in the actor loss."""
+    """Weight of the box penalty d(mu(s); B(s)) in the actor loss."""
     lam: float = 0.5
-    """lambda: weight of the ensemble-std penalty in the actor loss."""
+    """lambda: weight of the ensemble-std penalty sum_i w_i sigma_i in the actor loss."""
     kappa_d: float = 10.0
-    """Sharpness of the exponential box penalty d."""
+    """Sharpness of the exponential box penalty d (actor loss)."""
     kappa_phi: float = 10.0
-    """Sharpness of the target multiplier phi."""
+    """Sharpness of the target multiplier phi (critic targets)."""
     actor_delay: int = 2
-    """Actor step every this many critic steps."""
+    """One actor step every this many critic steps (the 2nd, 4th, ... call of `update`)."""
     half_width: float = 0.15
-    """Half-width of the exploration box (normalised units), as logged."""
+    """h: half-width of the logged exploration box [mu_bp - h, mu_bp + h], normalised units."""
     set_weights: tuple[float, ...] = (1.0, 1.0)
-    """w^(i): weight of critic set i in the actor loss."""
+    """w^(i): weight of critic set i in the actor loss (one per critic set)."""
     td_mode: str = "list"
-    """[R] 'list': one TD error per request list (paper); 'pair': per-pair TD, mean next value."""
+    """[R] 'list': one TD error per request list (paper); 'pair': per-pair TD whose bootstrap
+    is the mean over the next list's pairs (ablation)."""
     ensemble_target: str = "own"
-    """[R] 'own': each critic bootstraps from its own target (paper); 'redq_min': min over a
-    random subset of each set's targets."""
+    """[R] 'own': each critic bootstraps from its own target (paper); 'redq_min': every critic
+    of a set bootstraps from the min over a random subset of that set's targets (REDQ)."""
     redq_subset: int = 2
-    """Subset size for ensemble_target = 'redq_min'."""
+    """Size of the random subset per set for ensemble_target = 'redq_min'."""
     steps: int = 2000
-    """Gradient steps per training run."""
+    """Gradient steps (calls of `update`) per training run."""
     seed: int = 0
-    """Seed of network init and any sampling in the learner."""
+    """Seed of network init and of the learner's own sampling (REDQ subsets)."""
     grad_clip: float | None = None
-    """Clip gradient norm to this value (None: no clipping)."""
+    """Clip each network's gradient norm to this value (None: no clipping)."""
 
     def __post_init__(self) -> None:
-        self.critic_hidden = tuple(self.critic_hidden)
-        self.actor_hidden = tuple(self.actor_hidden)
-        self.set_weights = tuple(self.set_weights)
-        if self.td_mode not in ("list", "pair"):
-            raise ValueError(f"td_mode must be list or pair, got {self.td_mode!r}")
-        if self.ensemble_target not in ("own", "redq_min"):
-            raise ValueError(f"ensemble_target must be own or redq_min, got "
-                             f"{self.ensemble_target!r}")
+        # YAML / JSON give lists: keep tuples so that configs compare and hash the same.
+        self.critic_hidden = tuple(int(x) for x in self.critic_hidden)
+        self.actor_hidden = tuple(int(x) for x in self.actor_hidden)
+        self.set_weights = tuple(float(x) for x in self.set_weights)
+        if self.td_mode not in TD_MODES:
+            raise ValueError(f"td_mode must be one of {TD_MODES}, got {self.td_mode!r}")
+        if self.ensemble_target not in ENSEMBLE_TARGETS:
+            raise ValueError(f"ensemble_target must be one of {ENSEMBLE_TARGETS}, "
+                             f"got {self.ensemble_target!r}")
         if len(self.set_weights) != self.num_critic_sets:
-            raise ValueError("set_weights needs one weight per critic set")
+            raise ValueError(f"set_weights needs one weight per critic set: "
+                             f"{len(self.set_weights)} != {self.num_critic_sets}")
+        if not 1 <= self.redq_subset <= self.critics_per_set:
+            raise ValueError(f"redq_subset must be in [1, critics_per_set], got "
+                             f"{self.redq_subset}")
+        if self.actor_delay < 1:
+            raise ValueError(f"actor_delay must be >= 1, got {self.actor_delay}")
+        if not 0.0 < self.tau <= 1.0:
+            raise ValueError(f"tau must be in (0, 1], got {self.tau}")
+        if not 0.0 <= self.gamma < 1.0:
+            raise ValueError(f"gamma must be in [0, 1), got {self.gamma}")
+        if self.half_width <= 0.0:
+            raise ValueError(f"half_width must be > 0, got {self.half_width}")
+        if self.grad_clip is not None and self.grad_clip <= 0.0:
+            raise ValueError(f"grad_clip must be None or > 0, got {self.grad_clip}")
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON/YAML-able dict (tuples become lists)."""
         d = dataclasses.asdict(self)
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> EnhancedRLConfig:
+        """Inverse of `to_dict`; unknown keys raise KeyError (a typo must not pass silently)."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - names
         if unknown:

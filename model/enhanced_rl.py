@@ -1,25 +1,45 @@
-"""EnhancedRL: offline actor-critic on enhanced pair states with list-level TD.
+"""EnhancedRL: offline actor-critic on enhanced pair states with a list-level TD error.
 
 ALGORITHM.md sections 3-6. One `update(batch)`:
 
-1. critic step (every call). With the TARGET actor mu' and TARGET critics Q' on the next
-   request's exposed pairs:
-       Y_ij(t) = sum_k r^(i)_tk + gamma (1 - done_t) sum_{k in t+1} phi(mu'(s); B) Q'_ij(s, mu'(s))
-   and L_critic = sum_ij mean_t (sum_{k in t} Q_ij(s_tk, a_tk) - Y_ij(t))^2.
-   Each critic bootstraps from its own target (the paper: no min over the ensemble);
-   `ensemble_target = 'redq_min'` uses the min over a random subset of the set instead.
-2. actor step (every `actor_delay` calls), on the batch's present pairs with the CURRENT
-   critics: mean[-sum_i w_i Qbar_i + eta d(mu(s); B(s)) + lambda sum_i w_i sigma_i].
-3. Polyak update of both target networks with tau, every call.
+1. Critic step (every call). With the TARGET actor mu' and the TARGET critics Q' on the
+   pairs exposed at the next request, phi from the next pairs' logged boxes:
+
+       Y_ij(t)  = sum_{k in t} r^(i)_tk
+                  + gamma (1 - done_t) sum_{k in t+1} phi(mu'(s'_k); B'_k) Q'_ij(s'_k, mu'(s'_k))
+       L_critic = sum_ij mean_t (sum_{k in t} Q_ij(s_tk, a_tk) - Y_ij(t))^2
+
+   Each critic bootstraps from its own target (paper: no min over the ensemble);
+   `ensemble_target = 'redq_min'` [R] uses the min over a random subset of the set's targets,
+   `td_mode = 'pair'` [R] the per-pair ablation (model/losses.py).
+2. Actor step (every `actor_delay`-th call: the 2nd, 4th, ... with the default 2), on the
+   batch's exposed pairs with the CURRENT (just updated) critics, whose weights are frozen
+   for this step so that only the actor gets gradients:
+
+       L_actor = mean_pairs[ -sum_i w_i Qbar_i(s, mu(s)) + eta d(mu(s); B(s))
+                             + lambda sum_i w_i sigma_i(s, mu(s)) ]
+
+3. Polyak update of BOTH target networks with tau after EVERY call (ALGORITHM.md section 6,
+   "tau 0.005 every step" [R]); unlike TD3, the target actor also moves on critic-only calls
+   (it then tracks an actor that did not change, which only shortens its lag).
+
+Only present pairs (mask / next_mask) go through the networks; absent slots are zeros in
+the [S, m, B, L] tensors, so short lists and ended sessions cost nothing.
+
+Batch contract (what the loader yields; float32; B lists, L = schema.LIST_LEN slots,
+D = schema.PAIR_STATE_DIM, A = schema.ACTION_DIM, S = num_critic_sets): see `BATCH_SHAPES`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from model.config import EnhancedRLConfig
 from model.losses import (
@@ -33,104 +53,200 @@ from model.losses import (
 from model.networks import CriticEnsemble, PairActor
 from mtf import schema as S
 
+# name -> shape with symbolic dims (B lists, L slots, D state, A action, S critic sets)
+BATCH_SHAPES: dict[str, tuple[str, ...]] = {
+    "pair_state": ("B", "L", "D"),  # enhanced states of the exposed pairs of request t
+    "action": ("B", "L", "A"),  # logged normalised actions in [-1, 1]
+    "box_center": ("B", "L", "A"),  # mu_bp(s): box = [center - h, center + h]
+    "mask": ("B", "L"),  # 1 for a present item (lists can be shorter than L)
+    "reward": ("B", "S", "L"),  # per critic set, per pair
+    "next_pair_state": ("B", "L", "D"),  # pairs exposed at request t+1 of the same session
+    "next_box_center": ("B", "L", "A"),
+    "next_mask": ("B", "L"),  # all zeros when done
+    "done": ("B",),  # 1 if the session ended after request t
+}
 
-def soft_update(target: torch.nn.Module, source: torch.nn.Module, tau: float) -> None:
+
+def check_batch(batch: dict[str, torch.Tensor], num_sets: int,
+                state_dim: int = S.PAIR_STATE_DIM, action_dim: int = S.ACTION_DIM
+                ) -> tuple[int, int]:
+    """Assert the batch contract (`BATCH_SHAPES`); return (B, L)."""
+    missing = set(BATCH_SHAPES) - set(batch)
+    assert not missing, f"batch misses {sorted(missing)}"
+    b, slots = batch["mask"].shape
+    dims = {"B": b, "L": slots, "D": state_dim, "A": action_dim, "S": num_sets}
+    for name, sym in BATCH_SHAPES.items():
+        want = tuple(dims[x] for x in sym)
+        assert tuple(batch[name].shape) == want, f"{name}: {tuple(batch[name].shape)} != {want}"
+    return b, slots
+
+
+def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
+    """target <- (1 - tau) target + tau source, parameter by parameter (no buffers here)."""
     with torch.no_grad():
-        for tp, p in zip(target.parameters(), source.parameters()):
-            tp.mul_(1.0 - tau).add_(p, alpha=tau)
+        for tp, p in zip(target.parameters(), source.parameters(), strict=True):
+            tp.lerp_(p, tau)
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """No parameter gradients for `module` inside the block (gradients still flow through
+    it to its inputs): the actor step does not pay for critic weight gradients."""
+    flags = [p.requires_grad for p in module.parameters()]
+    module.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, f in zip(module.parameters(), flags, strict=True):
+            p.requires_grad_(f)
+
+
+def _present_index(mask: torch.Tensor) -> torch.Tensor:
+    """Flat indices of the present slots of a [B, L] mask. -> [M] long"""
+    return torch.nonzero(mask.reshape(-1) > 0).squeeze(-1)
 
 
 class EnhancedRL:
-    """The learner: networks, targets, optimizers and the update step."""
+    """The learner: actor, critic ensemble, their targets, optimizers and the update step."""
 
-    def __init__(self, cfg: EnhancedRLConfig, device: str = "cpu"):
+    def __init__(self, cfg: EnhancedRLConfig, device: str | torch.device = "cpu"):
         self.cfg = cfg
         self.device = torch.device(device)
-        torch.manual_seed(cfg.seed)  # network init is seeded
-        self.generator = torch.Generator().manual_seed(cfg.seed)  # REDQ subsets
-        self.actor = PairActor(user_tower_hidden=cfg.user_tower_hidden,
-                               hidden=cfg.actor_hidden).to(self.device)
-        self.critic = CriticEnsemble(cfg.num_critic_sets, cfg.critics_per_set,
-                                     hidden=cfg.critic_hidden).to(self.device)
+        # Seeded init that leaves the caller's global torch RNG untouched.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            self.actor = PairActor(user_tower_hidden=cfg.user_tower_hidden,
+                                   hidden=cfg.actor_hidden)
+            self.critic = CriticEnsemble(cfg.num_critic_sets, cfg.critics_per_set,
+                                         hidden=cfg.critic_hidden)
+        self.actor.to(self.device)
+        self.critic.to(self.device)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr)
         self.set_weights = torch.tensor(cfg.set_weights, dtype=torch.float32,
-                                        device=self.device)
+                                        device=self.device)  # [S]
+        # the learner's own sampling (REDQ subsets): a local generator, saved in state_dict
+        self.generator = torch.Generator().manual_seed(cfg.seed)
         self.step = 0
+        """Number of completed `update` calls."""
 
-    # --- pieces ---------------------------------------------------------------------
-    def _next_values(self, ns: torch.Tensor, nbox: torch.Tensor, b: int, l: int
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Target critics at (s_{t+1,k}, mu'(s_{t+1,k})) -> ([S, m, B, L], phi [B, L])."""
+    # --- critic ---------------------------------------------------------------------------
+    def _redq_subsets(self) -> torch.Tensor | None:
+        """[S, k] random critic indices per set for ensemble_target = 'redq_min', else None."""
         cfg = self.cfg
-        na = self.actor_target(ns)  # [B*L, A]
-        phi = target_multiplier(na, nbox, cfg.half_width, cfg.kappa_phi).view(b, l)
-        nq = self.critic_target(ns, na).view(cfg.num_critic_sets, cfg.critics_per_set, b, l)
-        if cfg.ensemble_target == "redq_min":
-            idx = torch.stack([torch.randperm(cfg.critics_per_set, generator=self.generator)
-                               [:cfg.redq_subset] for _ in range(cfg.num_critic_sets)])
-            sub = torch.stack([nq[i, idx[i]] for i in range(cfg.num_critic_sets)])
-            nq = sub.min(1, keepdim=True).values.expand_as(nq)  # [S, m, B, L]
-        return nq, phi
+        if cfg.ensemble_target != "redq_min":
+            return None
+        keys = torch.rand(cfg.num_critic_sets, cfg.critics_per_set, generator=self.generator)
+        return keys.argsort(dim=1)[:, :cfg.redq_subset].to(self.device)  # [S, k]
 
-    def _critic_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    @torch.no_grad()
+    def _critic_target(self, batch: dict[str, torch.Tensor], b: int, slots: int
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+        """TD targets with the TARGET actor and critics on the next request's exposed pairs.
+
+        -> (target [S, m, B] (list) or [S, m, B, L] (pair), phi of the present next pairs [M'])
+        """
         cfg = self.cfg
-        b, l, d = batch["pair_state"].shape
-        a_dim = batch["action"].shape[-1]
-        with torch.no_grad():
-            nq, nphi = self._next_values(batch["next_pair_state"].reshape(b * l, d),
-                                         batch["next_box_center"].reshape(b * l, a_dim), b, l)
-            if cfg.td_mode == "list":
-                target = list_td_target(batch["reward"], batch["mask"], nq, nphi,
-                                        batch["next_mask"], batch["done"], cfg.gamma)
-            else:
-                target = pair_td_target(batch["reward"], nq, nphi, batch["next_mask"],
-                                        batch["done"], cfg.gamma)
-        q = self.critic(batch["pair_state"].reshape(b * l, d),
-                        batch["action"].reshape(b * l, a_dim)
-                        ).view(cfg.num_critic_sets, cfg.critics_per_set, b, l)
+        n_sets, per_set = cfg.num_critic_sets, cfg.critics_per_set
+        n = b * slots
+        idx = _present_index(batch["next_mask"])  # [M']
+        ns = batch["next_pair_state"].reshape(n, -1)[idx]  # [M', D]
+        na = self.actor_target(ns)  # [M', A]
+        phi = target_multiplier(na, batch["next_box_center"].reshape(n, -1)[idx],
+                                cfg.half_width, cfg.kappa_phi)  # [M']
+        nq_present = self.critic_target(ns, na)  # [S, m, M']
+        nq = nq_present.new_zeros(n_sets, per_set, n).index_copy(-1, idx, nq_present)
+        nq = nq.view(n_sets, per_set, b, slots)  # [S, m, B, L], absent slots 0
+        nphi = phi.new_zeros(n).index_copy(0, idx, phi).view(b, slots)  # [B, L]
+        td_target = list_td_target if cfg.td_mode == "list" else pair_td_target
+        args = (batch["reward"], batch["mask"]) if cfg.td_mode == "list" else (batch["reward"],)
+        y = td_target(*args, nq, nphi, batch["next_mask"], batch["done"], cfg.gamma,
+                      redq_subsets=self._redq_subsets())
+        return y, phi
+
+    def _critic_q(self, batch: dict[str, torch.Tensor], b: int, slots: int) -> torch.Tensor:
+        """Current critics at the logged (s_tk, a_tk), absent slots 0. -> [S, m, B, L]"""
+        n_sets, per_set, n = self.cfg.num_critic_sets, self.cfg.critics_per_set, b * slots
+        idx = _present_index(batch["mask"])  # [M]
+        q_present = self.critic(batch["pair_state"].reshape(n, -1)[idx],
+                                batch["action"].reshape(n, -1)[idx])  # [S, m, M]
+        q = q_present.new_zeros(n_sets, per_set, n).index_copy(-1, idx, q_present)
+        return q.view(n_sets, per_set, b, slots)
+
+    def _critic_step(self, batch: dict[str, torch.Tensor], b: int, slots: int
+                     ) -> dict[str, float]:
+        cfg = self.cfg
+        target, next_phi = self._critic_target(batch, b, slots)
+        q = self._critic_q(batch, b, slots)  # [S, m, B, L]
         loss = critic_loss(q, batch["mask"], target)
         self.critic_opt.zero_grad(set_to_none=True)
         loss.backward()
-        if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.grad_clip)
+        metrics: dict[str, float] = {}
+        if cfg.grad_clip is not None:
+            norm = nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.grad_clip)
+            metrics["charts/critic_grad_norm"] = float(norm)
         self.critic_opt.step()
-        present = batch["mask"].reshape(-1) > 0
-        qp = q.detach().reshape(cfg.num_critic_sets, cfg.critics_per_set, -1)[..., present]
-        return {"losses/critic": float(loss.detach()), "q/mean": float(qp.mean()),
-                "q/std": float(qp.std(1, unbiased=False).mean()),
-                "q/target_mean": float(target.mean()), "charts/phi_mean": float(nphi.mean())}
+        with torch.no_grad():
+            present = batch["mask"].reshape(-1) > 0
+            q_p = q.detach().flatten(2)[..., present]  # [S, m, M]
+            metrics.update({
+                "losses/critic": float(loss.detach()),
+                "q/mean": float(q_p.mean()) if q_p.numel() else 0.0,
+                # spread of the m critics of a set, averaged over sets and pairs
+                "q/std": float(q_p.std(1, unbiased=False).mean()) if q_p.numel() else 0.0,
+                "q/target_mean": float(target.mean()),
+                "charts/phi_mean": float(next_phi.mean()) if next_phi.numel() else 1.0,
+            })
+        return metrics
 
-    def _actor_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    # --- actor ----------------------------------------------------------------------------
+    def _actor_step(self, batch: dict[str, torch.Tensor], b: int, slots: int
+                    ) -> dict[str, float]:
         cfg = self.cfg
-        d, a_dim = batch["pair_state"].shape[-1], batch["action"].shape[-1]
-        present = batch["mask"].reshape(-1) > 0
-        s = batch["pair_state"].reshape(-1, d)[present]  # [M, D] exposed pairs
-        center = batch["box_center"].reshape(-1, a_dim)[present]  # [M, A]
-        pi = self.actor(s)
-        q_pi = self.critic(s, pi)  # [S, m, M]
-        pen = box_penalty(pi, center, cfg.half_width, cfg.kappa_d)  # [M]
-        parts = actor_loss(q_pi, pen, self.set_weights, cfg.eta, cfg.lam)
+        idx = _present_index(batch["mask"])
+        if idx.numel() == 0:  # no exposed pair: a mean over nothing would be NaN
+            return {}
+        s = batch["pair_state"].reshape(b * slots, -1)[idx]  # [M, D] exposed pairs
+        center = batch["box_center"].reshape(b * slots, -1)[idx]  # [M, A]
+        pi = self.actor(s)  # [M, A]
+        with frozen(self.critic):
+            q_pi = self.critic(s, pi)  # [S, m, M]
+        penalty = box_penalty(pi, center, cfg.half_width, cfg.kappa_d)  # [M]
+        parts = actor_loss(q_pi, penalty, self.set_weights, cfg.eta, cfg.lam)
         self.actor_opt.zero_grad(set_to_none=True)
         parts.total.backward()
-        if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.grad_clip)
+        metrics: dict[str, float] = {}
+        if cfg.grad_clip is not None:
+            norm = nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.grad_clip)
+            metrics["charts/actor_grad_norm"] = float(norm)
         self.actor_opt.step()
-        return {"losses/actor": float(parts.total.detach()), "losses/actor_q": float(parts.q_term.detach()),
-                "losses/box_penalty": float(parts.box_term.detach()),
-                "losses/ensemble_std": float(parts.std_term.detach()),
-                "charts/in_box_frac": float((pen == 0).float().mean())}
+        metrics.update({
+            "losses/actor": float(parts.total.detach()),
+            "losses/actor_q": float(parts.q_term.detach()),
+            "losses/box_penalty": float(parts.box_term.detach()),
+            "losses/ensemble_std": float(parts.std_term.detach()),
+            "q/pi_mean": float(q_pi.detach().mean()),
+            "charts/in_box_frac": float((penalty.detach() == 0).float().mean()),
+        })
+        return metrics
 
-    # --- public -------------------------------------------------------------------
+    # --- public -----------------------------------------------------------------------------
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        batch = {k: v.to(self.device) for k, v in batch.items()}
-        assert batch["pair_state"].dim() == 3 and batch["reward"].shape[1] == \
-            self.cfg.num_critic_sets, {k: tuple(v.shape) for k, v in batch.items()}
-        metrics = self._critic_step(batch)
+        """One critic step, an actor step every `actor_delay` calls, soft target updates.
+
+        Returns namespaced metrics (`losses/...`, `q/...`, `charts/...`); the actor's keys
+        only on the calls that stepped the actor.
+        """
+        batch = {k: v.to(self.device, dtype=torch.float32, non_blocking=True)
+                 for k, v in batch.items()}
+        b, slots = check_batch(batch, self.cfg.num_critic_sets)
+        self.actor.train()
+        self.critic.train()
+        metrics = self._critic_step(batch, b, slots)
         if (self.step + 1) % self.cfg.actor_delay == 0:
-            metrics.update(self._actor_step(batch))
+            metrics.update(self._actor_step(batch, b, slots))
         soft_update(self.critic_target, self.critic, self.cfg.tau)
         soft_update(self.actor_target, self.actor, self.cfg.tau)
         self.step += 1
@@ -138,25 +254,34 @@ class EnhancedRL:
 
     @torch.no_grad()
     def act(self, pair_state: np.ndarray | torch.Tensor) -> np.ndarray:
-        x = torch.as_tensor(np.asarray(pair_state, dtype=np.float32)).reshape(
-            -1, S.PAIR_STATE_DIM)
+        """Eval-mode actor: pair_state [..., D] (numpy or torch) -> float32 numpy [..., A]."""
+        x = torch.as_tensor(pair_state, dtype=torch.float32, device=self.device)
+        was_training = self.actor.training
         self.actor.eval()
-        out = self.actor(x.to(self.device)).cpu().numpy()
-        self.actor.train()
-        return out
+        try:
+            out = self.actor(x)
+        finally:
+            self.actor.train(was_training)
+        return out.cpu().numpy()
 
     def state_dict(self) -> dict[str, Any]:
-        return {"actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
-                "actor_target": self.actor_target.state_dict(),
-                "critic_target": self.critic_target.state_dict(),
-                "actor_opt": self.actor_opt.state_dict(),
-                "critic_opt": self.critic_opt.state_dict(), "step": self.step,
-                "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state()}
+        """Every network, target network and optimizer, the step counter, the learner's RNG
+        state and the config (for reference; `load_state_dict` does not apply it)."""
+        return {
+            "actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
+            "actor_target": self.actor_target.state_dict(),
+            "critic_target": self.critic_target.state_dict(),
+            "actor_opt": self.actor_opt.state_dict(),
+            "critic_opt": self.critic_opt.state_dict(),
+            "step": self.step, "generator": self.generator.get_state(),
+            "config": self.cfg.to_dict(),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        for name in ("actor", "critic", "actor_target", "critic_target", "actor_opt",
-                     "critic_opt"):
+        """Restore `state_dict()`; the networks' shapes must match this learner's config."""
+        for name in ("actor", "critic", "actor_target", "critic_target"):
             getattr(self, name).load_state_dict(state[name])
+        self.actor_opt.load_state_dict(state["actor_opt"])
+        self.critic_opt.load_state_dict(state["critic_opt"])
         self.step = int(state["step"])
         self.generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])

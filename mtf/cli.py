@@ -6,7 +6,7 @@
     mtf evaluate|gate|publish|online-metrics --ds 2026-01-01
     mtf run --ds 2026-01-01 [--simulate]  # the whole day in one process (no Airflow)
     mtf demo --days 3                     # N consecutive days through the real Airflow DAGs
-    mtf sql "SELECT * FROM mtf.offline_metrics"
+    mtf sql "SELECT * FROM mtf.offline_metrics" ["<another query>" ...] [--format json]
     mtf airflow -- dags list              # the airflow CLI with the project's environment
 
 Every step takes --profile (default $MTF_PROFILE or demo) and --set section.field=value.
@@ -178,12 +178,13 @@ def cmd_sql(args: argparse.Namespace) -> int:
     cfg = load_config(args.profile)
     spark = get_spark(cfg, "mtf-sql")
     ensure_tables(spark, cfg.storage.database)
-    df = spark.sql(args.query)
-    rows = df.limit(args.limit).collect()
-    if args.format == "json":
-        print(json.dumps([r.asDict(recursive=True) for r in rows], default=str))
-    else:
-        print(tabulate([list(r) for r in rows], headers=df.columns))
+    for query in args.query:
+        df = spark.sql(query)
+        rows = df.limit(args.limit).collect()
+        if args.format == "json":  # one JSON line per query
+            print(json.dumps([r.asDict(recursive=True) for r in rows], default=str), flush=True)
+        else:
+            print(tabulate([list(r) for r in rows], headers=df.columns), flush=True)
     return 0
 
 
@@ -205,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     d.add_argument("--profile", default=None)
     d.add_argument("--verbose", action="store_true")
     s = sub.add_parser("sql", help="Spark SQL against the catalog")
-    s.add_argument("query")
+    s.add_argument("query", nargs="+", help="one or more SQL statements")
     s.add_argument("--profile", default=None)
     s.add_argument("--limit", type=int, default=1000)
     s.add_argument("--format", choices=["table", "json"], default="table")

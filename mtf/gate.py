@@ -59,14 +59,19 @@ def decide(rec: dict, cfg: GateConfig) -> GateDecision:
     if parity is None or not math.isfinite(parity) or parity > cfg.parity_atol:
         refuse(f"exported actor differs from eager actor by {parity} (> {cfg.parity_atol})")
 
+    # NCIS is noisy (few sessions carry most of the weight): a regression is a candidate
+    # whose whole bootstrap CI lies below the current policy's value minus the tolerance.
     for metric in [k for k in rec.get("candidate", {}).get("metrics", {}) if
                    k.startswith("ncis/")]:
         cand, cur = _value(rec, "candidate", metric), _value(rec, "current", metric)
+        hi = rec["candidate"]["metrics"][metric].get("ci_high", cand)
+        hi = cand if hi is None else float(hi)
         d.checked.append(metric)
         if cand is None or not math.isfinite(cand):
             refuse(f"{metric} is not finite ({cand})")
-        elif cur is not None and math.isfinite(cur) and cand < cur - abs(cur) * cfg.max_ncis_drop:
-            refuse(f"{metric} regressed: {cand:.4f} < {cur:.4f} - {cfg.max_ncis_drop:.0%}")
+        elif cur is not None and math.isfinite(cur) and hi < cur - abs(cur) * cfg.max_ncis_drop:
+            refuse(f"{metric} regressed: CI high {hi:.4f} < {cur:.4f} - "
+                   f"{cfg.max_ncis_drop:.0%}")
     cand, cur = _value(rec, "candidate", "mtf_gauc"), _value(rec, "current", "mtf_gauc")
     d.checked.append("mtf_gauc")
     if cand is None or not math.isfinite(cand):

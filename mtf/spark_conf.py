@@ -28,7 +28,8 @@ def spark_conf(cfg: PipelineConfig) -> dict[str, str]:
         # embedded Derby metastore: tables are registered by name and survive the process
         "spark.hadoop.javax.jdo.option.ConnectionURL":
             f"jdbc:derby:;databaseName={metastore}/metastore_db;create=true",
-        "spark.driver.extraJavaOptions": f"-Dderby.system.home={metastore}",
+        "spark.driver.extraJavaOptions":
+            f"-Dderby.system.home={metastore} {cfg.spark.driver_java_options}".strip(),
         "spark.sql.shuffle.partitions": str(cfg.spark.shuffle_partitions),
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.execution.arrow.pyspark.enabled": "true",

@@ -1,5 +1,5 @@
 """End to end: a tiny simulated day through the real Airflow DAGs (spark-submit, Delta,
-Petastorm, PyTorch), then the next day is served by the published policy."""
+Petastorm, PyTorch, publish), then the next day is served by the published policy."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from mtf.config import PROJECT_ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]
 MTF = [sys.executable, "-m", "mtf.cli"]
+DAY1, DAY2 = "2032-01-01", "2032-01-02"
 
 
 @pytest.fixture(scope="module")
@@ -21,9 +22,8 @@ def e2e_env(tmp_root):
     # its own warehouse and metastore: the embedded Derby metastore admits one JVM at a
     # time, and the test session's Spark may hold the shared one
     root = tmp_root / "e2e"
-    env = dict(os.environ, MTF_PROFILE="test", MTF_WAREHOUSE=str(root / "warehouse"),
-               MTF_METASTORE_DIR=str(root / "metastore"), MTF_AIRFLOW_HOME=str(root / "airflow"))
-    return env
+    return dict(os.environ, MTF_PROFILE="test", MTF_WAREHOUSE=str(root / "warehouse"),
+                MTF_METASTORE_DIR=str(root / "metastore"), MTF_AIRFLOW_HOME=str(root / "airflow"))
 
 
 def _mtf(env, *args: str, timeout: int = 1200) -> subprocess.CompletedProcess:
@@ -31,30 +31,58 @@ def _mtf(env, *args: str, timeout: int = 1200) -> subprocess.CompletedProcess:
                           timeout=timeout, env=env)
 
 
-def test_two_days_through_airflow_close_the_loop(e2e_env):
-    res = _mtf(e2e_env, "demo", "--days", "2", "--start", "2032-01-01")
+def _sql(env, *queries: str) -> list[list[dict]]:
+    """Run queries in one `mtf sql` process (one JVM); one result list per query."""
+    res = _mtf(env, "sql", *queries, "--format", "json")
+    assert res.returncode == 0, res.stderr[-3000:]
+    lines = [ln for ln in res.stdout.strip().splitlines() if ln.startswith("[")]
+    assert len(lines) == len(queries), res.stdout[-2000:]
+    return [json.loads(ln) for ln in lines]
+
+
+@pytest.fixture(scope="module")
+def day1(e2e_env):
+    res = _mtf(e2e_env, "demo", "--days", "1", "--start", DAY1)
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
-    assert "2032-01-01" in res.stdout and "2032-01-02" in res.stdout
-    out = _mtf(e2e_env, "sql", "SELECT ds, role, metric, value FROM mtf.offline_metrics "
-               "WHERE ds = '2032-01-01' ORDER BY role, metric", "--format", "json")
-    assert out.returncode == 0, out.stderr[-3000:]
-    rows = json.loads(out.stdout.strip().splitlines()[-1])
+    return res
+
+
+def test_demo_prints_the_day_table(day1):
+    out = day1.stdout
+    assert DAY1 in out and "fixed-v0" in out and "enhanced_rl-" + DAY1 in out
+    for header in ("serving policy", "UVC", "UDT", "NCIS", "MTF-GAUC", "decision"):
+        assert header in out
+
+
+def test_tables_after_one_day(day1, e2e_env):
+    rows, reg, online, fw = _sql(
+        e2e_env,
+        f"SELECT role, metric, value FROM mtf.offline_metrics WHERE ds = '{DAY1}'",
+        "SELECT * FROM mtf.policy_registry",
+        "SELECT * FROM mtf.online_metrics",
+        f"SELECT count(*) AS n, sum(CASE WHEN item_id = -1 THEN 1 END) AS users "
+        f"FROM mtf.fusion_weights WHERE ds = '{DAY1}'")
     metrics = {(r["role"], r["metric"]) for r in rows}
     for role in ("candidate", "current"):
         for m in ("ncis/sigma_0.05", "ncis/sigma_0.1", "mtf_gauc", "sim/uvc", "sim/udt"):
             assert (role, m) in metrics
-    reg = _mtf(e2e_env, "sql", "SELECT model_version, status, artifact_sha256, data_versions, git_sha, "
-               "seed FROM mtf.policy_registry ORDER BY ds", "--format", "json")
-    regs = json.loads(reg.stdout.strip().splitlines()[-1])
-    assert [r["model_version"] for r in regs] == ["enhanced_rl-2032-01-01",
-                                                  "enhanced_rl-2032-01-02"]
-    assert all(len(r["artifact_sha256"]) == 64 and "enhanced_state" in r["data_versions"]
-               for r in regs)
-    online = _mtf(e2e_env, "sql", "SELECT ds, policy_version FROM mtf.online_metrics ORDER BY ds",
-                  "--format", "json")
-    served = {r["ds"]: r["policy_version"] for r in json.loads(
-        online.stdout.strip().splitlines()[-1])}
-    assert served["2032-01-01"] == "fixed-v0"
-    expected_day2 = ("enhanced_rl-2032-01-01" if regs[0]["status"] == "published"
-                     else "fixed-v0")
-    assert served["2032-01-02"] == expected_day2
+    assert ("candidate", "losses/critic") in metrics
+    assert len(reg) == 1 and reg[0]["model_version"] == f"enhanced_rl-{DAY1}"
+    r = reg[0]
+    assert r["status"] in ("published", "rejected")
+    assert len(r["artifact_sha256"]) == 64 and r["git_sha"] and r["seed"] == 0
+    assert "mtf.enhanced_state" in json.loads(r["data_versions"])
+    assert json.loads(r["config_json"])["rl"]["steps"] == 20
+    assert [(o["ds"], o["policy_version"]) for o in online] == [(DAY1, "fixed-v0")]
+    assert online[0]["uvc"] > 0 and online[0]["users"] > 0
+    assert fw[0]["n"] > fw[0]["users"] > 0
+
+
+def test_next_day_is_served_by_the_published_policy(day1, e2e_env):
+    res = _mtf(e2e_env, "simulate", "--ds", DAY2)
+    assert res.returncode == 0, res.stderr[-3000:]
+    regs, served = _sql(e2e_env, "SELECT model_version, status FROM mtf.policy_registry",
+                        f"SELECT DISTINCT policy_version FROM mtf.raw_requests WHERE ds = '{DAY2}'")
+    reg = regs[0]
+    expected = reg["model_version"] if reg["status"] == "published" else "fixed-v0"
+    assert [s["policy_version"] for s in served] == [expected]

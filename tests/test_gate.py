@@ -41,7 +41,8 @@ def test_refusals():
         "non-finite actions": _with(["checks", "actions", "finite"], False),
         "outside": _with(["checks", "actions", "max"], 1.5),
         "exported actor": _with(["checks", "parity_max_abs_diff"], 1e-2),
-        "ncis/sigma_0.1 regressed": _with(["candidate", "metrics", "ncis/sigma_0.1", "value"], 9.0),
+        "ncis/sigma_0.1 regressed": _with(["candidate", "metrics", "ncis/sigma_0.1"],
+                                          {"value": 9.0, "ci_low": 8.0, "ci_high": 9.5}),
         "ncis/sigma_0.1 is not finite": _with(["candidate", "metrics", "ncis/sigma_0.1", "value"],
                                               math.nan),
         "mtf_gauc regressed": _with(["candidate", "metrics", "mtf_gauc", "value"], 0.6),
@@ -57,3 +58,9 @@ def test_simulator_check_can_be_switched_off():
     rec = _with(["candidate", "metrics", "sim/uvc", "value"], 1.0)
     assert not decide(rec, GateConfig()).publish
     assert decide(rec, GateConfig(use_simulator=False)).publish
+
+
+def test_ncis_within_its_confidence_interval_is_not_a_regression():
+    rec = _with(["candidate", "metrics", "ncis/sigma_0.1"],
+                {"value": 6.0, "ci_low": 3.0, "ci_high": 12.0})
+    assert decide(rec, GateConfig()).publish

@@ -1,7 +1,12 @@
-"""The batched critic ensemble equals separate layers; actors are scriptable."""
+"""The batched critic ensemble equals separate layers / MLPs (forward and gradients); the
+actors are bounded, use the layout they claim, and script with parity."""
 
 from __future__ import annotations
 
+import math
+import warnings
+
+import pytest
 import torch
 from torch import nn
 
@@ -9,52 +14,121 @@ from model.networks import CriticEnsemble, EnsembleLinear, PairActor, UserActor
 from mtf import schema as S
 
 
-def test_ensemble_linear_equals_separate_linears_forward_and_grad():
+def _copy_member(layer: EnsembleLinear, k: int) -> nn.Linear:
+    lin = nn.Linear(layer.in_features, layer.out_features)
+    with torch.no_grad():
+        lin.weight.copy_(layer.weight[k].T)
+        lin.bias.copy_(layer.bias[k, 0])
+    return lin
+
+
+@pytest.mark.parametrize("shared_input", [False, True])
+def test_ensemble_linear_equals_separate_linears_forward_and_grad(shared_input):
     torch.manual_seed(0)
     e, m, i, o = 4, 7, 5, 3
     ens = EnsembleLinear(e, i, o)
-    sep = [nn.Linear(i, o) for _ in range(e)]
-    with torch.no_grad():
-        for k, lin in enumerate(sep):
-            lin.weight.copy_(ens.weight[k].T)
-            lin.bias.copy_(ens.bias[k, 0])
-    x = torch.randn(e, m, i)
-    y = ens(x)
-    y_sep = torch.stack([lin(x[k]) for k, lin in enumerate(sep)])
-    assert torch.allclose(y, y_sep, atol=1e-6)
-    (y ** 2).sum().backward()
-    (y_sep ** 2).sum().backward()
+    sep = [_copy_member(ens, k) for k in range(e)]
+    x = torch.randn(m, i) if shared_input else torch.randn(e, m, i)
+    x_ens = x.clone().requires_grad_(True)
+    x_sep = x.clone().requires_grad_(True)
+    y = ens(x_ens)
+    assert y.shape == (e, m, o)
+    y_sep = torch.stack([lin(x_sep if shared_input else x_sep[k]) for k, lin in enumerate(sep)])
+    torch.testing.assert_close(y, y_sep, atol=1e-6, rtol=1e-6)
+    g = torch.randn(e, m, o)  # a non-trivial upstream gradient
+    (y * g).sum().backward()
+    (y_sep * g).sum().backward()
     for k, lin in enumerate(sep):
-        assert torch.allclose(ens.weight.grad[k].T, lin.weight.grad, atol=1e-5)
-        assert torch.allclose(ens.bias.grad[k, 0], lin.bias.grad, atol=1e-5)
+        torch.testing.assert_close(ens.weight.grad[k].T, lin.weight.grad, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(ens.bias.grad[k, 0], lin.bias.grad, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(x_ens.grad, x_sep.grad, atol=1e-5, rtol=1e-5)
 
 
-def test_critic_ensemble_equals_separate_mlps():
+def test_ensemble_linear_init_like_nn_linear_per_member():
+    torch.manual_seed(0)
+    ens = EnsembleLinear(6, 64, 32)
+    bound = 1.0 / math.sqrt(64)  # nn.Linear: kaiming_uniform(a=sqrt 5) -> U(+-1/sqrt(in))
+    assert ens.weight.abs().max() <= bound and ens.bias.abs().max() <= bound
+    assert ens.weight.std() > 0.8 * bound / math.sqrt(3)  # uniform std = bound / sqrt(3)
+    assert not torch.equal(ens.weight[0], ens.weight[1])  # members differ
+
+
+def _member_mlp(crit: CriticEnsemble, k: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for j, layer in enumerate(crit.layers):
+        layers.append(_copy_member(layer, k))
+        if j < len(crit.layers) - 1:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+@pytest.mark.parametrize("per_member", [False, True])
+def test_critic_ensemble_equals_separate_mlps_forward_and_grad(per_member):
     torch.manual_seed(1)
-    crit = CriticEnsemble(num_sets=2, per_set=3, state_dim=6, action_dim=2, hidden=(8, 8))
-    s, a = torch.randn(5, 6), torch.randn(5, 2)
+    n_sets, per_set, d, a_dim, m = 2, 3, 6, 2, 5
+    e = n_sets * per_set
+    crit = CriticEnsemble(n_sets, per_set, state_dim=d, action_dim=a_dim, hidden=(8, 8))
+    mlps = [_member_mlp(crit, k) for k in range(e)]
+    s = torch.randn(e, m, d) if per_member else torch.randn(m, d)
+    a = torch.randn(m, a_dim, requires_grad=True)  # shared action, grads flow to it
+    a_sep = a.detach().clone().requires_grad_(True)
     q = crit(s, a)
-    assert q.shape == (2, 3, 5)
-    for k in range(6):
-        layers = []
+    assert q.shape == (n_sets, per_set, m)
+    q_sep = torch.stack([mlps[k](torch.cat([s[k] if per_member else s, a_sep], -1)).squeeze(-1)
+                         for k in range(e)]).view(n_sets, per_set, m)  # set-major members
+    torch.testing.assert_close(q, q_sep, atol=1e-5, rtol=1e-5)
+    g = torch.randn(n_sets, per_set, m)
+    (q * g).sum().backward()
+    (q_sep * g).sum().backward()
+    for k in range(e):
         for j, layer in enumerate(crit.layers):
-            lin = nn.Linear(layer.in_features, layer.out_features)
-            with torch.no_grad():
-                lin.weight.copy_(layer.weight[k].T)
-                lin.bias.copy_(layer.bias[k, 0])
-            layers.append(lin)
-            if j < len(crit.layers) - 1:
-                layers.append(nn.ReLU())
-        q_k = nn.Sequential(*layers)(torch.cat([s, a], -1)).squeeze(-1)
-        assert torch.allclose(q.view(6, 5)[k], q_k, atol=1e-5)
+            lin = mlps[k][2 * j]
+            torch.testing.assert_close(layer.weight.grad[k].T, lin.weight.grad,
+                                       atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(layer.bias.grad[k, 0], lin.bias.grad,
+                                       atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(a.grad, a_sep.grad, atol=1e-5, rtol=1e-4)
 
 
-def test_actors_are_bounded_and_scriptable():
+def test_critic_ensemble_rejects_bad_shapes():
+    crit = CriticEnsemble(2, 2, state_dim=4, action_dim=2, hidden=(8,))
+    with pytest.raises(AssertionError):
+        crit(torch.randn(3, 5), torch.randn(3, 2))  # wrong state dim
+    with pytest.raises(AssertionError):
+        crit(torch.randn(3, 4), torch.randn(2, 2))  # pair count differs
+    with pytest.raises(AssertionError):
+        crit(torch.randn(3, 3, 4), torch.randn(3, 2))  # 3 members, ensemble has 4
+
+
+def _script(module: nn.Module) -> torch.jit.ScriptModule:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # TorchScript deprecation notice
+        return torch.jit.script(module)
+
+
+def test_pair_actor_bounded_layout_and_scriptable():
+    torch.manual_seed(2)
     pa = PairActor(hidden=(16, 8), user_tower_hidden=4)
     x = torch.randn(11, S.PAIR_STATE_DIM) * 10
     out = pa(x)
     assert out.shape == (11, S.ACTION_DIM) and out.abs().max() <= 1.0
-    assert torch.allclose(torch.jit.script(pa)(x), out, atol=1e-6)
+    # the user block (through the tower) and the rest both matter
+    x_user, x_item = x.clone(), x.clone()
+    x_user[:, : S.D_USER] += 1.0
+    x_item[:, S.OFFSET_PRED] += 1.0
+    assert not torch.allclose(pa(x_user), out) and not torch.allclose(pa(x_item), out)
+    # leading dims are free: [B, L, D] -> [B, L, A]
+    torch.testing.assert_close(pa(x[:10].view(2, 5, -1)), out[:10].view(2, 5, -1))
+    scripted = _script(pa)
+    assert (scripted(x) - out).abs().max() <= 1e-6
+    with pytest.raises(AssertionError):
+        pa(torch.randn(3, S.PAIR_STATE_DIM - 1))
+
+
+def test_user_actor_bounded_and_scriptable():
+    torch.manual_seed(3)
     ua = UserActor(hidden=(8,))
-    u = torch.randn(3, S.USER_STATE_DIM)
-    assert torch.allclose(torch.jit.script(ua)(u), ua(u), atol=1e-6)
+    u = torch.randn(3, S.USER_STATE_DIM) * 10
+    out = ua(u)
+    assert out.shape == (3, S.ACTION_DIM) and out.abs().max() <= 1.0
+    assert (_script(ua)(u) - out).abs().max() <= 1e-6
