@@ -29,6 +29,9 @@ test: install
 test-fast: install
 	$(VENV)/bin/pytest -q -m "not spark and not e2e"
 
+bench: install
+	$(PY) bench/bench_learner.py --out bench/results/learner.json
+
 airflow: install
 	$(VENV)/bin/mtf airflow -- standalone
 

@@ -1,2 +1,14 @@
-"""PyTorch side: networks, losses, the EnhancedRL learner, Petastorm loader, trainer,
-export and offline metrics. Light at import: submodules import torch themselves."""
+"""PyTorch side of mtf-rl: the EnhancedRL learning core (ALGORITHM.md sections 3-7).
+
+Light at import (the Airflow DAG and `mtf.config` import `model.config` at parse time):
+this package imports nothing; each submodule imports torch / numpy itself.
+
+- `model.config`       EnhancedRLConfig (every hyper-parameter, one doc line each)
+- `model.networks`     PairActor, UserActor, EnsembleLinear, CriticEnsemble
+- `model.losses`       box_overshoot, box_penalty, target_multiplier, list_td_target,
+                       pair_td_target, critic_loss, actor_loss (-> ActorLoss)
+- `model.enhanced_rl`  EnhancedRL (update / act / state_dict), BATCH_SHAPES, check_batch
+- `model.export`       export_actor, load_actor, file_sha256, check_parity (TorchScript)
+- `model.metrics`      discounted_returns, ncis, mtf_gauc (numpy)
+- `model.loader`, `model.train`: the Petastorm loader and the trainer (their own owners).
+"""

@@ -148,7 +148,7 @@ class CriticEnsemble(nn.Module):
         m = state.shape[-2]
         x = torch.cat([state, action], dim=-1)  # [M, D + A] or [E, M, D + A]
         for layer in self.layers[:-1]:
-            x = torch.relu(layer(x))  # [E, M, H]
+            x = layer(x).relu_()  # [E, M, H]; in place: the layer's backward needs only its input
         q = self.layers[-1](x).squeeze(-1)  # [E, M]
         assert q.shape == (e, m), q.shape
         return q.view(self.num_sets, self.per_set, m)  # [q, m, M]

@@ -1,17 +1,25 @@
 """Seeded, vectorized user simulator: the embedded stand-in for production logs and the
-ground truth for policy quality. Light at import (numpy only when used)."""
+ground truth for policy quality (DESIGN.md section 4).
+
+    World.build(cfg)                                  users, items, true and MTL models
+    simulate_day(world, policy, ds, explore=True)     -> DayLogs (the bronze tables)
+    evaluate_policy(cfg, policy, seed=...)            -> {"uvc", "udt", ...} ("online A/B")
+
+Light at import: the submodules (numpy, pandas) load on first attribute access.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["SimConfig", "World", "DayLogs", "simulate_day", "evaluate_policy",
-           "FixedWeightsPolicy", "TorchScriptPolicy", "CallablePolicy", "Policy"]
+__all__ = ["SimConfig", "World", "DayLogs", "simulate_day", "run_day", "evaluate_policy",
+           "Policy", "FixedWeightsPolicy", "TorchScriptPolicy", "CallablePolicy", "file_sha256"]
 
 _WHERE = {"SimConfig": "sim.config", "World": "sim.world", "DayLogs": "sim.simulator",
-          "simulate_day": "sim.simulator", "evaluate_policy": "sim.simulator",
+          "simulate_day": "sim.simulator", "run_day": "sim.simulator",
+          "evaluate_policy": "sim.simulator", "Policy": "sim.policies",
           "FixedWeightsPolicy": "sim.policies", "TorchScriptPolicy": "sim.policies",
-          "CallablePolicy": "sim.policies", "Policy": "sim.policies"}
+          "CallablePolicy": "sim.policies", "file_sha256": "sim.policies"}
 
 
 def __getattr__(name: str) -> Any:
@@ -19,4 +27,8 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(name)
+    raise AttributeError(f"module 'sim' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

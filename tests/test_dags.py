@@ -16,7 +16,7 @@ def dagbag():
     os.environ.update({k: v for k, v in airflow_env().items() if k.startswith("AIRFLOW")})
     from airflow.dag_processing.dagbag import DagBag
 
-    return DagBag(dag_folder=str(PROJECT_ROOT / "dags"), include_examples=False)
+    return DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
 
 
 def test_no_import_errors(dagbag):
@@ -26,7 +26,7 @@ def test_no_import_errors(dagbag):
 
 def test_every_dag_has_tags_owner_docs_and_retries(dagbag):
     for dag_id in ("mtf_daily", "mtf_simulate"):
-        dag = dagbag.get_dag(dag_id)
+        dag = dagbag.dags[dag_id]
         assert dag.tags and "mtf-rl" in dag.tags, dag_id
         assert dag.doc_md, dag_id
         for task in dag.tasks:
@@ -35,7 +35,7 @@ def test_every_dag_has_tags_owner_docs_and_retries(dagbag):
 
 
 def test_daily_dag_order_and_operators(dagbag):
-    dag = dagbag.get_dag("mtf_daily")
+    dag = dagbag.dags["mtf_daily"]
     order = ["wait_for_logs", "build_enhanced_state", "train", "evaluate", "gate", "publish",
              "online_metrics"]
     for up, down in zip(order, order[1:]):

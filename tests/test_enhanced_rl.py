@@ -85,6 +85,7 @@ def test_update_returns_namespaced_finite_metrics_and_delays_actor():
     assert "losses/actor" not in learner.update(batch)  # call 3: critic only again
     assert all(torch.equal(actor_after_2[k], v) for k, v in learner.actor.state_dict().items())
     assert learner.step == 3
+    assert all(p.requires_grad for p in learner.critic.parameters())  # unfrozen again
 
 
 def test_actor_delay_three():
@@ -113,18 +114,28 @@ def test_target_uses_target_nets_phi_and_masks():
     critics on the present next pairs, and nothing in an absent slot changes the update."""
     learner = EnhancedRL(tiny_cfg())
     batch = make_batch()
-    # make the targets differ from the online nets, so using the wrong ones would show
     learner.update(batch)
     learner.update(batch)
+    # make the targets clearly differ from the online nets, so using the wrong ones shows
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in [*learner.actor_target.parameters(), *learner.critic_target.parameters()]:
+            p.add_(0.1 * torch.randn(p.shape, generator=g))
     with torch.no_grad():
         b = batch["mask"].shape[0]
         ns = batch["next_pair_state"].reshape(-1, D)
         na = learner.actor_target(ns)
+        # boxes around the target actor's actions, every other one shifted by 0.2 on dim 0
+        # (overshoot 0.05 -> phi = e^-0.5), so that the bootstrap term is far from zero
+        shift = torch.zeros_like(na)
+        shift[::2, 0] = 0.2
+        batch["next_box_center"] = (na + shift).view(b, L, A) * batch["next_mask"][..., None]
         nq = learner.critic_target(ns, na).view(2, 3, b, L)
         phi = target_multiplier(na, batch["next_box_center"].reshape(-1, A), 0.15, 10.0)
         y = list_td_target(batch["reward"], batch["mask"], nq, phi.view(b, L),
                            batch["next_mask"], batch["done"], 0.9)
         got, _ = learner._critic_target(batch, b, L)
+    assert 0.55 < float(phi.view(b, L)[batch["next_mask"] > 0].min()) < 0.65
     torch.testing.assert_close(got, y, atol=1e-5, rtol=1e-5)
     # garbage (NaN) in every absent slot must not change anything
     dirty = {k: v.clone() for k, v in batch.items()}
