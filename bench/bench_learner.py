@@ -94,7 +94,7 @@ def bench_training(repeat: int) -> list[dict]:
                  "reward": torch.rand(bs, 2, L), "next_pair_state": torch.randn(bs, L, D),
                  "next_box_center": torch.zeros(bs, L, A), "next_mask": torch.ones(bs, L),
                  "done": torch.zeros(bs)}
-        t = statistics.median(timeit(lambda: learner.update(batch), repeat))
+        t = statistics.median(timeit(lambda lr=learner, bt=batch: lr.update(bt), repeat))
         rows.append({"bench": "EnhancedRL update", "case": name, "median_ms": 1e3 * t,
                      "lists_per_s": bs / t})
     return rows

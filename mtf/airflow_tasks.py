@@ -35,8 +35,9 @@ log = logging.getLogger(__name__)
 def on_task_failure(context) -> None:
     """Failure callback: one clear line in the task log (and the scheduler's log)."""
     ti = context.get("task_instance")
-    msg = (f"mtf-rl task FAILED: dag={getattr(ti, 'dag_id', '?')} task={getattr(ti, 'task_id', '?')}"
-           f" ds={context.get('ds')} try={getattr(ti, 'try_number', '?')}: "
+    msg = (f"mtf-rl task FAILED: dag={getattr(ti, 'dag_id', '?')} "
+           f"task={getattr(ti, 'task_id', '?')} ds={context.get('ds')} "
+           f"try={getattr(ti, 'try_number', '?')}: "
            f"{context.get('exception')!r}")
     log.error(msg)
     print(msg, file=sys.stderr)

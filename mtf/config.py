@@ -66,7 +66,8 @@ class StorageConfig:
             return str(Path(m).resolve())
         w = self.warehouse_path()
         if "://" in w:
-            raise ValueError("set MTF_METASTORE_DIR (or storage.metastore_dir) with a remote warehouse")
+            raise ValueError("set MTF_METASTORE_DIR (or storage.metastore_dir) with a "
+                             "remote warehouse")
         return str(Path(w) / "_metastore")
 
     def artifacts_path(self) -> str:
