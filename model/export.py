@@ -10,7 +10,6 @@ consumers read today.
 from __future__ import annotations
 
 import copy
-import hashlib
 import logging
 import os
 import warnings
@@ -19,6 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+
+from mtf.checksum import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +31,6 @@ def _no_torchscript_deprecation() -> Iterator[None]:
         yield
 
 
-def file_sha256(path: str | Path) -> str:
-    """sha256 hex digest of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def export_actor(actor: torch.nn.Module, path: str | Path) -> str:

@@ -10,7 +10,6 @@ A policy maps one batch of requests to normalised actions in [-1, 1]^10 (the box
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -18,6 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from mtf import schema as S
+from mtf.checksum import file_sha256
 from mtf.fusion import default_action_norm
 
 LEVELS = ("fixed", "user", "pair")
@@ -56,12 +56,6 @@ class FixedWeightsPolicy:
         return np.broadcast_to(self.action_norm, (b, S.ACTION_DIM)).copy()
 
 
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class TorchScriptPolicy:
