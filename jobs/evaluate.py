@@ -16,7 +16,6 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -29,7 +28,7 @@ from jobs.tables import ensure_tables, read_partition
 from mtf import schema as S
 from mtf.config import PipelineConfig
 from mtf.fusion import log_fused_score, to_physical
-from mtf.provenance import model_version
+from mtf.provenance import artifact_dir, model_version
 
 log = logging.getLogger("jobs.evaluate")
 L, D, A = S.LIST_LEN, S.PAIR_STATE_DIM, S.ACTION_DIM
@@ -147,7 +146,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, ds: str) -> dict:
     db = cfg.storage.database
     ensure_tables(spark, db)
     version = model_version(cfg.algo, ds)
-    art = Path(cfg.storage.artifacts_path()) / version
+    art = artifact_dir(cfg, ds)
     meta = json.loads((art / "meta.json").read_text())
     data = load_eval_data(spark, db, ds)
     current_ref: PolicyRef = serving_policy(spark, db, ds)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
@@ -28,7 +27,7 @@ from jobs.tables import ensure_tables, qualified, read_partition, write_partitio
 from mtf import schema as S
 from mtf.config import PipelineConfig
 from mtf.fusion import to_physical
-from mtf.provenance import model_version
+from mtf.provenance import artifact_dir, model_version
 
 log = logging.getLogger("jobs.publish")
 D, A = S.PAIR_STATE_DIM, S.ACTION_DIM
@@ -117,7 +116,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, ds: str) -> dict:
     db = cfg.storage.database
     ensure_tables(spark, db)
     version = model_version(cfg.algo, ds)
-    art = Path(cfg.storage.artifacts_path()) / version
+    art = artifact_dir(cfg, ds)
     meta = json.loads((art / "meta.json").read_text())
     rec = json.loads((art / "eval.json").read_text())
     gate = json.loads((art / "gate.json").read_text())

@@ -34,7 +34,7 @@ from model.enhanced_rl import EnhancedRL
 from model.export import export_actor
 from model.loader import EnhancedStateLoader
 from mtf.config import PipelineConfig, load_config
-from mtf.provenance import git_sha, model_version
+from mtf.provenance import artifact_dir, git_sha, model_version
 
 log = logging.getLogger("model.train")
 
@@ -111,10 +111,6 @@ def train(cfg: PipelineConfig, ds: str, snap: Snapshot, data_versions: dict[str,
     log.info("trained %s: %d steps in %.1fs (%.1f steps/s); artifact %s",
              meta["model_version"], step, wall, step / max(wall, 1e-9), out_dir)
     return last
-
-
-def artifact_dir(cfg: PipelineConfig, ds: str) -> Path:
-    return Path(cfg.storage.artifacts_path()) / model_version(cfg.algo, ds)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

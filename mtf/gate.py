@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from mtf.config import GateConfig, load_config
-from mtf.provenance import model_version
+from mtf.provenance import artifact_dir
 
 log = logging.getLogger("mtf.gate")
 
@@ -108,8 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(list(sys.argv[1:] if argv is None else argv))
     setup_logging()
     cfg = load_config(args.profile, args.overrides)
-    art = Path(cfg.storage.artifacts_path()) / model_version(cfg.algo, args.ds)
-    run(art, cfg.gate)
+    run(artifact_dir(cfg, args.ds), cfg.gate)
     return 0  # a refusal is a decision, not a failure: publish records it
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
-from mtf.config import PROJECT_ROOT
+from mtf.config import PROJECT_ROOT, PipelineConfig
 
 
 def git_sha() -> str:
@@ -22,3 +23,8 @@ def git_sha() -> str:
 def model_version(algo: str, ds: str) -> str:
     """Deterministic version key: a rerun of a day replaces that day's candidate."""
     return f"{algo}-{ds}"
+
+
+def artifact_dir(cfg: PipelineConfig, ds: str) -> Path:
+    """The candidate's artifact folder: checkpoint, exported actor, eval and gate records."""
+    return Path(cfg.storage.artifacts_path()) / model_version(cfg.algo, ds)
