@@ -64,6 +64,15 @@ class EnhancedRLConfig:
     """Seed of network init and of the learner's own sampling (REDQ subsets)."""
     grad_clip: float | None = None
     """Clip each network's gradient norm to this value (None: no clipping)."""
+    # --- read by the trainer (model/train.py), not by the learner ---------------------------
+    log_every: int = 50
+    """Trainer: one row of train_metrics.jsonl (with the ensemble diagnostics) every this
+    many steps, and at the last step."""
+    checkpoint_every: int = 200
+    """Trainer: save a resumable checkpoint every this many steps (0: never)."""
+    warm_start: str | None = None
+    """Trainer: initialise the networks and their targets from this artifact folder or its
+    checkpoint.pt (e.g. the published policy's); None: fresh init from `seed`."""
 
     def __post_init__(self) -> None:
         # YAML / JSON give lists: keep tuples so that configs compare and hash the same.
@@ -91,6 +100,9 @@ class EnhancedRLConfig:
             raise ValueError(f"half_width must be > 0, got {self.half_width}")
         if self.grad_clip is not None and self.grad_clip <= 0.0:
             raise ValueError(f"grad_clip must be None or > 0, got {self.grad_clip}")
+        if self.steps < 1 or self.log_every < 1 or self.checkpoint_every < 0:
+            raise ValueError(f"need steps >= 1, log_every >= 1, checkpoint_every >= 0, got "
+                             f"{self.steps}, {self.log_every}, {self.checkpoint_every}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON/YAML-able dict (tuples become lists)."""

@@ -23,6 +23,17 @@ ALGORITHM.md sections 3-6. One `update(batch)`:
    "tau 0.005 every step" [R]); unlike TD3, the target actor also moves on critic-only calls
    (it then tracks an actor that did not change, which only shortens its lag).
 
+Ensemble diagnostics (`diagnostics=True`, the default): per critic set i, the mean and the
+spread (std over the set's m critics, averaged over pairs) of Q on the logged actions and on
+the policy's actions, after the update: `q/set{i}_logged_mean`, `q/set{i}_logged_std`,
+`q/set{i}_pi_mean`, `q/set{i}_pi_std`. A growing pi-vs-logged gap or pi spread is the
+out-of-distribution over-estimation the box and std penalties are there to hold down.
+
+Data-parallel training (model/train.py under torchrun): `grad_sync` averages each network's
+gradients over the ranks between backward and the optimizer step, so identical replicas
+stay identical. Every rank then takes every step, even one whose batch has no exposed pair
+(its gradient counts as zero), or the collective calls would not match up.
+
 Only present pairs (mask / next_mask) go through the networks; absent slots are zeros in
 the [S, m, B, L] tensors, so short lists and ended sessions cost nothing.
 
@@ -34,7 +45,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -101,6 +112,10 @@ def frozen(module: nn.Module) -> Iterator[None]:
             p.requires_grad_(f)
 
 
+GradSync = Callable[[Sequence[nn.Parameter]], None]
+"""Averages the gradients of these parameters over the data-parallel ranks, in place."""
+
+
 def _present_index(mask: torch.Tensor) -> torch.Tensor:
     """Flat indices of the present slots of a [B, L] mask. -> [M] long"""
     return torch.nonzero(mask.reshape(-1) > 0).squeeze(-1)
@@ -109,9 +124,12 @@ def _present_index(mask: torch.Tensor) -> torch.Tensor:
 class EnhancedRL:
     """The learner: actor, critic ensemble, their targets, optimizers and the update step."""
 
-    def __init__(self, cfg: EnhancedRLConfig, device: str | torch.device = "cpu"):
+    def __init__(self, cfg: EnhancedRLConfig, device: str | torch.device = "cpu",
+                 grad_sync: GradSync | None = None):
         self.cfg = cfg
         self.device = torch.device(device)
+        self.grad_sync = grad_sync
+        """None for one process; under torchrun, the all-reduce of model/distributed.py."""
         # Seeded init that leaves the caller's global torch RNG untouched.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
@@ -183,6 +201,8 @@ class EnhancedRL:
         loss = critic_loss(q, batch["mask"], target)
         self.critic_opt.zero_grad(set_to_none=True)
         loss.backward()
+        if self.grad_sync is not None:
+            self.grad_sync(list(self.critic.parameters()))
         metrics: dict[str, float] = {}
         if cfg.grad_clip is not None:
             norm = nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.grad_clip)
@@ -207,6 +227,9 @@ class EnhancedRL:
         cfg = self.cfg
         idx = _present_index(batch["mask"])
         if idx.numel() == 0:  # no exposed pair: a mean over nothing would be NaN
+            if self.grad_sync is not None:  # the other ranks step: join with a zero gradient
+                self.actor_opt.zero_grad(set_to_none=True)
+                self._step_actor()
             return {}
         s = batch["pair_state"].reshape(b * slots, -1)[idx]  # [M, D] exposed pairs
         center = batch["box_center"].reshape(b * slots, -1)[idx]  # [M, A]
@@ -217,11 +240,7 @@ class EnhancedRL:
         parts = actor_loss(q_pi, penalty, self.set_weights, cfg.eta, cfg.lam)
         self.actor_opt.zero_grad(set_to_none=True)
         parts.total.backward()
-        metrics: dict[str, float] = {}
-        if cfg.grad_clip is not None:
-            norm = nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.grad_clip)
-            metrics["charts/actor_grad_norm"] = float(norm)
-        self.actor_opt.step()
+        metrics = self._step_actor()
         metrics.update({
             "losses/actor": float(parts.total.detach()),
             "losses/actor_q": float(parts.q_term.detach()),
@@ -232,12 +251,49 @@ class EnhancedRL:
         })
         return metrics
 
+    def _step_actor(self) -> dict[str, float]:
+        """Average the actor's gradients over the ranks (missing ones count as zero), clip,
+        step."""
+        metrics: dict[str, float] = {}
+        if self.grad_sync is not None:
+            for p in self.actor.parameters():
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+            self.grad_sync(list(self.actor.parameters()))
+        if self.cfg.grad_clip is not None:
+            norm = nn.utils.clip_grad_norm_(self.actor.parameters(), self.cfg.grad_clip)
+            metrics["charts/actor_grad_norm"] = float(norm)
+        self.actor_opt.step()
+        return metrics
+
+    @torch.no_grad()
+    def _ensemble_diagnostics(self, batch: dict[str, torch.Tensor], b: int, slots: int
+                              ) -> dict[str, float]:
+        """Per critic set: mean and across-critic std of Q on the logged and on the policy's
+        actions of the exposed pairs (one critic pass over both)."""
+        idx = _present_index(batch["mask"])
+        if idx.numel() == 0:
+            return {}
+        s = batch["pair_state"].reshape(b * slots, -1)[idx]  # [M, D]
+        logged = batch["action"].reshape(b * slots, -1)[idx]  # [M, A]
+        q = self.critic(torch.cat([s, s]), torch.cat([logged, self.actor(s)]))  # [S, m, 2M]
+        out: dict[str, float] = {}
+        for name, part in (("logged", q[..., :idx.numel()]), ("pi", q[..., idx.numel():])):
+            mean = part.mean(dim=(1, 2))  # [S]
+            std = part.std(1, unbiased=False).mean(1)  # [S]
+            for i in range(q.shape[0]):
+                out[f"q/set{i}_{name}_mean"] = float(mean[i])
+                out[f"q/set{i}_{name}_std"] = float(std[i])
+        return out
+
     # --- public -----------------------------------------------------------------------------
-    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    def update(self, batch: dict[str, torch.Tensor], diagnostics: bool = True
+               ) -> dict[str, float]:
         """One critic step, an actor step every `actor_delay` calls, soft target updates.
 
         Returns namespaced metrics (`losses/...`, `q/...`, `charts/...`); the actor's keys
-        only on the calls that stepped the actor.
+        only on the calls that stepped the actor; the ensemble diagnostics (`q/set{i}_...`,
+        one extra critic pass) when `diagnostics` (the trainer asks on the steps it logs).
         """
         batch = {k: v.to(self.device, dtype=torch.float32, non_blocking=True)
                  for k, v in batch.items()}
@@ -250,6 +306,8 @@ class EnhancedRL:
         soft_update(self.critic_target, self.critic, self.cfg.tau)
         soft_update(self.actor_target, self.actor, self.cfg.tau)
         self.step += 1
+        if diagnostics:
+            metrics.update(self._ensemble_diagnostics(batch, b, slots))
         return metrics
 
     @torch.no_grad()
@@ -281,7 +339,15 @@ class EnhancedRL:
         """Restore `state_dict()`; the networks' shapes must match this learner's config."""
         for name in ("actor", "critic", "actor_target", "critic_target"):
             getattr(self, name).load_state_dict(state[name])
-        self.actor_opt.load_state_dict(state["actor_opt"])
-        self.critic_opt.load_state_dict(state["critic_opt"])
+        # copies: torch's Optimizer.load_state_dict keeps the given moment tensors, which
+        # would then be shared with (and stepped twice by) a live learner's optimizer
+        self.actor_opt.load_state_dict(copy.deepcopy(state["actor_opt"]))
+        self.critic_opt.load_state_dict(copy.deepcopy(state["critic_opt"]))
         self.step = int(state["step"])
         self.generator.set_state(state["generator"])
+
+    def load_networks(self, state: dict[str, Any]) -> None:
+        """Warm start: take the actor, the critics and both targets of another run's
+        `state_dict()`; optimizers, step counter and RNG stay fresh. The shapes must match."""
+        for name in ("actor", "critic", "actor_target", "critic_target"):
+            getattr(self, name).load_state_dict(state[name])
