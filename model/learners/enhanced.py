@@ -1,0 +1,37 @@
+"""`enhanced_rl`: EnhancedRL (pair level), model/enhanced_rl.py used as is.
+
+The learner's `update(batch)` is fed uniform minibatches of request lists built in memory
+(TrainData.pair_batch, the same contract the Petastorm loader yields); the policy is its
+eval-mode pair actor applied to every candidate of a request.
+"""
+
+from __future__ import annotations
+
+import time
+
+from model.config import EnhancedRLConfig
+from model.enhanced_rl import EnhancedRL
+from model.learners.base import FitContext, Fitted, record
+from model.learners.data import TrainData, minibatches
+from model.learners.unified_rl import check_half_width
+from sim.policies import CallablePolicy
+
+
+class EnhancedRLLearner:
+    name = "enhanced_rl"
+    level = "pair"
+
+    def __init__(self, cfg: EnhancedRLConfig | None = None):
+        self.cfg = cfg or EnhancedRLConfig()
+        self.learner = EnhancedRL(self.cfg)
+
+    def fit(self, data: TrainData, ctx: FitContext) -> Fitted:
+        check_half_width(self.cfg.half_width, data)
+        t0, history = time.perf_counter(), {}
+        for idx in minibatches(len(data), self.cfg.batch_size, self.cfg.steps, self.cfg.seed):
+            record(history, self.learner.update(data.pair_batch(idx)))
+        learner = self.learner
+        policy = CallablePolicy(lambda u, p: learner.act(p), "pair",
+                                f"{ctx.version}-{self.name}")
+        return Fitted(policy, history, {"steps": float(self.cfg.steps),
+                                        "seconds": time.perf_counter() - t0})
