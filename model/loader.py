@@ -4,16 +4,23 @@ Kept behind this small interface (STYLE.md): the trainer asks for epochs of batc
 shaped like the learner's batch contract; how the rows are read is this module's business.
 
 - pyarrow is imported before torch (petastorm + old pyarrow + torch ordering issue);
-- `num_epochs=1` per reader, one reader per epoch;
+- one reader per epoch, read for exactly one pass: petastorm 0.13's pools decide that an
+  epoch is over with a check-then-act race against their ventilator thread (all results
+  consumed? -> ventilator completed?), and lose the last row groups of an epoch, or all of
+  them, when the ventilator finishes in between (measured on this repo's data: 1 epoch in
+  30 short or empty). So the reader runs with `num_epochs=None`, whose ventilator never
+  "completes", and we take exactly this shard's number of row groups from it (petastorm
+  publishes one result per non-empty row group; the first pass is one permutation of them);
 - the epoch's order is a pure function of (seed, epoch, shard): Petastorm shuffles the row
-  groups and the rows inside each with a non-zero per-epoch seed (its thread pool then
-  hands results back in strict round robin, so several worker threads keep the order), and
-  the cross-row-group shuffling buffer draws from its own seeded generator (Petastorm's
+  groups and the rows inside each with a non-zero per-epoch seed, ONE worker thread decodes
+  them in that order (in the background, while the learner steps; with several, petastorm's
+  round robin skips a momentarily idle worker, and the order depends on timing), and the
+  cross-row-group shuffling buffer draws from its own seeded generator (Petastorm's
   `BatchedDataLoader` draws from torch's global RNG). So a resumed trainer that skips the
   N batches it had consumed lands on exactly the batch it was about to train on;
 - sharding (`cur_shard` / `shard_count`, torchrun ranks) is by row group: index % count;
-- every epoch's row count is checked: petastorm 0.13 sometimes returns an empty epoch
-  (a race in its worker pool); an empty epoch is retried, a short one is reported.
+- every epoch's row count is checked against the snapshot's (unsharded) or this shard's
+  first epoch's: a mismatch is logged (it would also break the exact replay of a resume).
 """
 
 from __future__ import annotations
@@ -22,10 +29,12 @@ import contextlib
 import io
 import logging
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow  # noqa: F401  (before torch, see module docstring)
+import pyarrow.fs
+import pyarrow.parquet as pq
 import torch
 from petastorm import make_batch_reader
 
@@ -89,8 +98,15 @@ def shuffled_batches(chunks: Iterable[Columns], batch_size: int, capacity: int,
         yield draw(min(batch_size, size))
 
 
-class EmptyEpochError(RuntimeError):
-    pass
+def row_group_count(url: str) -> int:
+    """Row groups of one Parquet file (footer only); an empty row group is refused, since
+    petastorm publishes nothing for it and the epoch count below would be off."""
+    fs, path = pyarrow.fs.FileSystem.from_uri(url)
+    with fs.open_input_file(path) as f:
+        meta = pq.ParquetFile(f).metadata
+    if any(meta.row_group(i).num_rows == 0 for i in range(meta.num_row_groups)):
+        raise ValueError(f"{url} has an empty row group")
+    return meta.num_row_groups
 
 
 @dataclass
@@ -100,17 +116,29 @@ class EnhancedStateLoader:
     files: list[str]
     batch_size: int
     seed: int = 0
-    workers: int = 2
     expected_rows: int | None = None
     """Rows in the snapshot (whole table slice); checked when not sharded."""
     cur_shard: int | None = None
     shard_count: int | None = None
-    max_empty_retries: int = 3
     shuffle_buffer_batches: int = 4
     """Capacity of the cross-row-group shuffling buffer, in batches."""
+    epoch_rows: int | None = field(default=None, init=False)
+    """Rows a full epoch has: the snapshot's, or (sharded) this shard's first epoch's."""
+    last_epoch_rows: int | None = field(default=None, init=False)
+    _row_groups: int | None = field(default=None, init=False, repr=False)
 
     def _urls(self) -> list[str]:
         return [f if "://" in f else f"file://{f}" for f in self.files]
+
+    def shard_row_groups(self) -> int:
+        """Row groups this reader reads per epoch (petastorm shards by index % count)."""
+        if self._row_groups is None:
+            total = sum(row_group_count(u) for u in self._urls())
+            shard, count = self.cur_shard or 0, self.shard_count or 1
+            self._row_groups = len(range(shard, total, count))
+            if self._row_groups == 0:
+                raise ValueError(f"shard {shard} of {count} has no row group ({total} in all)")
+        return self._row_groups
 
     def epoch_seed(self, epoch: int) -> int:
         """Seed of one epoch's order; never 0 (Petastorm reads seed 0 as 'not seeded')."""
@@ -118,12 +146,13 @@ class EnhancedStateLoader:
 
     def _chunks(self, epoch: int) -> Iterator[Columns]:
         # petastorm's Reader.stop() prints a line on stdout: keep the trainer's stdout clean
+        n = self.shard_row_groups()
         with contextlib.redirect_stdout(io.StringIO()), make_batch_reader(
-                self._urls(), schema_fields=list(COLUMNS), num_epochs=1,
-                workers_count=self.workers, seed=self.epoch_seed(epoch),
+                self._urls(), schema_fields=list(COLUMNS), num_epochs=None,
+                workers_count=1, seed=self.epoch_seed(epoch),
                 shuffle_row_groups=True, shuffle_rows=True,
                 cur_shard=self.cur_shard, shard_count=self.shard_count) as reader:
-            for rows in reader:
+            for _, rows in zip(range(n), reader):
                 yield {name: torch.from_numpy(np.array(getattr(rows, name)))  # writable copy
                        for name in COLUMNS}
 
@@ -135,19 +164,15 @@ class EnhancedStateLoader:
 
     def epoch(self, epoch: int, skip: int = 0) -> Iterator[dict[str, torch.Tensor]]:
         """Yield the batches of one epoch after its first `skip` (which are still read, so
-        that the order stays the same); retry an empty epoch, report a short one."""
-        for attempt in range(self.max_empty_retries + 1):
-            rows = 0
-            for i, batch in enumerate(self._read_epoch(epoch)):
-                rows += int(batch["done"].shape[0])
-                if i >= skip:
-                    yield batch
-            if rows > 0:
-                break
-            log.warning("petastorm returned an empty epoch %d (attempt %d); retrying",
-                        epoch, attempt + 1)
-        else:
-            raise EmptyEpochError(f"{self.max_empty_retries + 1} empty epochs in a row")
+        that the order stays the same); report an epoch of an unexpected size."""
+        rows = 0
+        for i, batch in enumerate(self._read_epoch(epoch)):
+            rows += int(batch["done"].shape[0])
+            if i >= skip:
+                yield batch
         self.last_epoch_rows = rows
-        if self.shard_count in (None, 1) and self.expected_rows and rows < self.expected_rows:
-            log.warning("short epoch %d: %d of %d rows", epoch, rows, self.expected_rows)
+        if self.epoch_rows is None:
+            sharded = self.shard_count not in (None, 1)
+            self.epoch_rows = self.expected_rows if self.expected_rows and not sharded else rows
+        if rows != self.epoch_rows:
+            log.warning("epoch %d has %d rows, expected %d", epoch, rows, self.epoch_rows)

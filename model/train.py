@@ -189,7 +189,7 @@ def train(cfg: PipelineConfig, ds: str, snap: Snapshot, data_versions: dict[str,
     learner = EnhancedRL(rl, grad_sync=dd.allreduce_mean_grads if ctx.active else None)
     loader = EnhancedStateLoader(
         files=snap.files, batch_size=rl.batch_size, seed=cfg.data.shuffle_seed + rl.seed,
-        workers=cfg.data.loader_workers, expected_rows=snap.rows,
+        expected_rows=snap.rows,
         cur_shard=ctx.rank if ctx.active else None,
         shard_count=ctx.world if ctx.active else None)
     work = work_dir(out_dir)
@@ -256,11 +256,13 @@ def train(cfg: PipelineConfig, ds: str, snap: Snapshot, data_versions: dict[str,
             pos = Position(pos.epoch + 1, 0)
     bar.close()
     wall = wall_before + time.perf_counter() - t0
-    digests = dd.gather(dd.param_digest(learner.actor, learner.critic), ctx)
+    ends = dd.gather({"param_sha256": dd.param_digest(learner.actor, learner.critic),
+                      "position": asdict(pos)}, ctx)
     if not ctx.is_main:
         return last
-    assert mf is not None and digests is not None
+    assert mf is not None and ends is not None
     mf.close()
+    digests = [e["param_sha256"] for e in ends]
     if len(set(digests)) != 1:
         raise RuntimeError(f"data-parallel replicas diverged: parameter digests {digests}")
     meta = {
@@ -270,7 +272,8 @@ def train(cfg: PipelineConfig, ds: str, snap: Snapshot, data_versions: dict[str,
         "epochs": pos.epoch, "train_wall_s": wall, "final_metrics": last,
         "resume_count": len(resumed_at), "resumed_at_steps": resumed_at,
         "warm_start": init["warm_start"], "world_size": ctx.world,
-        "batch_size_per_rank": rl.batch_size, "param_sha256": digests[0],
+        "batch_size_per_rank": rl.batch_size, "replica_param_sha256": digests,
+        "rank_positions": [e["position"] for e in ends],
         "config": cfg.to_dict(),
     }
     tmp = out_dir.with_name(out_dir.name + ".tmp")

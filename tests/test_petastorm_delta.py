@@ -43,8 +43,7 @@ def test_petastorm_reads_the_pinned_version(spark, cfg):
     assert snap.rows == 500 and snap.days == ["2031-01-01", "2031-01-02"]
     # a later rewrite of day 2 (new files, old ones logically removed) must not leak in
     write_partition(_lists(spark, "2031-01-02", 50, 9.0), db, "enhanced_state", "2031-01-02")
-    loader = EnhancedStateLoader(files=snap.files, batch_size=64, seed=1, workers=2,
-                                 expected_rows=snap.rows)
+    loader = EnhancedStateLoader(files=snap.files, batch_size=64, seed=1, expected_rows=snap.rows)
     seen, markers = [], set()
     for batch in loader.epoch(0):
         assert batch["pair_state"].shape[1:] == (L, D)
@@ -63,7 +62,7 @@ def test_loader_batches_match_the_learner_contract(spark, cfg):
     from model.loader import EnhancedStateLoader
 
     snap = resolve_snapshot(spark, cfg.storage.database, "enhanced_state", "2031-01-01", days=1)
-    batch = next(iter(EnhancedStateLoader(files=snap.files, batch_size=16, workers=1).epoch(0)))
+    batch = next(iter(EnhancedStateLoader(files=snap.files, batch_size=16).epoch(0)))
     shapes = {k: tuple(v.shape) for k, v in batch.items()}
     assert shapes == {
         "pair_state": (16, L, D), "action": (16, L, A), "box_center": (16, L, A),
