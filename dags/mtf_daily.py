@@ -1,25 +1,59 @@
 """
 ### mtf_daily: retrain, evaluate, gate and publish the fusion policy for one day
 
-`wait_for_logs -> build_enhanced_state -> train -> evaluate -> gate -> publish -> online_metrics`
+The tasks run one after the other, in the order of this table:
 
-* **wait_for_logs** fails (and is retried) until every bronze table has the day.
-* **build_enhanced_state** (Spark) turns the day's logs into list-level training rows.
-* **train** fits EnhancedRL from a pinned Delta snapshot through Petastorm (own process).
-* **evaluate** (Spark) scores candidate and current policy: NCIS, MTF-GAUC, simulator A/B.
-* **gate** refuses non-finite / out-of-range / non-parity / regressing candidates.
-* **publish** (Spark) records the decision; a passing policy serves from the next day.
-* **online_metrics** (Spark) UVC / UDT of the day per serving policy, from the logs.
+| group | tasks | what |
+|---|---|---|
+| `ingest` | wait_for_logs, validate_logs | the day's logs have landed and pass the data rules |
+| `learn` | build_enhanced_state, train | training rows, then EnhancedRL from a pinned snapshot |
+| `release` | evaluate, gate, publish | offline evaluation, the gate, publication |
+| `observe` | online_metrics, report | what users did, and the nightly report |
 
-Each task rewrites only its `ds` partition(s): clear and rerun any task or day safely.
+**Params** (Trigger DAG w/ config): `profile` (configs/<profile>.yaml for every task) and
+`ds` (run that day instead of the logical date's day). For a range of days use a backfill:
+`mtf airflow -- backfill create --dag-id mtf_daily --from-date 2026-01-01 --to-date 2026-01-03`
+(one run per day, in date order: `max_active_runs=1`).
+
+**On failure** a task retries twice (30 s apart), then logs one line `mtf-rl task FAILED: ...`
+with the day, the cause and the command to rerun it. Each task rewrites only its `ds`
+partition(s): clear and rerun any task or day safely.
+
+**Analysts**: the views `mtf.v_latest_policy`, `mtf.v_offline_metrics_daily`,
+`mtf.v_online_metrics_daily`, `mtf.v_policy_comparison` (`make sql`), and the report at
+`<warehouse>/_reports/<ds>/report.html` (path in the `report` task's log).
 """
 
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import DAG
+from airflow.sdk import DAG, TaskGroup
 
-from mtf.airflow_tasks import DEFAULT_ARGS, cli_step, spark_job
+from mtf.airflow_tasks import DEFAULT_ARGS, cli_step, dag_params, spark_job
+
+DOCS = {
+    "wait_for_logs": "Fails (and is retried) until every raw log of the day has landed "
+                     "(a `_SUCCESS` marker per table).",
+    "validate_logs": "Checks the day's logs against declared rules: hard rules fail the run, "
+                     "rows breaking soft rules go to `<table>_quarantine`; counts land in "
+                     "`dq_metrics`. Writes the bronze tables.",
+    "build_enhanced_state": "Spark: the day's bronze logs -> `enhanced_state` (one row per "
+                            "request list, pair-level states, next list, rewards) and "
+                            "`user_state`.",
+    "train": "Fits EnhancedRL on the last `data.train_window_days` of `enhanced_state`, read "
+             "through Petastorm from a pinned Delta version; writes the artifact folder "
+             "(checkpoint, exported actor, `train_metrics.jsonl`).",
+    "evaluate": "Spark: NCIS (bootstrap CI), MTF-GAUC and the simulator's ground-truth A/B of "
+                "the candidate against the serving policy.",
+    "gate": "Refuses non-finite, out-of-range, non-parity or regressing candidates "
+            "(`gate.json` in the artifact folder says why).",
+    "publish": "Spark: `offline_metrics`, `fusion_weights`, and last the `policy_registry` "
+               "row; a published policy serves from the next day.",
+    "online_metrics": "Spark: UVC / UDT of the day per serving policy, from the logs.",
+    "report": "Spark + matplotlib: `<warehouse>/_reports/<ds>/report.html` with training "
+              "curves, metric history, weight distributions and online metrics; the path "
+              "is in this task's log.",
+}
 
 with DAG(
     dag_id="mtf_daily",
@@ -29,14 +63,23 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    params=dag_params(),
     tags=["mtf-rl", "training", "spark", "delta"],
     doc_md=__doc__,
 ) as dag:
-    wait_for_logs = spark_job("wait_for_logs", "check_logs")
-    build = spark_job("build_enhanced_state", "build_enhanced_state")
-    train = cli_step("train", "train --no-progress")
-    evaluate = spark_job("evaluate", "evaluate")
-    gate = cli_step("gate", "gate")
-    publish = spark_job("publish", "publish")
-    online = spark_job("online_metrics", "online_metrics")
-    wait_for_logs >> build >> train >> evaluate >> gate >> publish >> online
+    with TaskGroup("ingest", prefix_group_id=False, tooltip="logs landed and validated"):
+        wait_for_logs = spark_job("wait_for_logs", "check_logs", doc_md=DOCS["wait_for_logs"])
+        validate = spark_job("validate_logs", "validate_logs", doc_md=DOCS["validate_logs"])
+    with TaskGroup("learn", prefix_group_id=False, tooltip="training rows and training"):
+        build = spark_job("build_enhanced_state", "build_enhanced_state",
+                          doc_md=DOCS["build_enhanced_state"])
+        train = cli_step("train", "train --no-progress", doc_md=DOCS["train"])
+    with TaskGroup("release", prefix_group_id=False, tooltip="evaluate, gate, publish"):
+        evaluate = spark_job("evaluate", "evaluate", doc_md=DOCS["evaluate"])
+        gate = cli_step("gate", "gate", doc_md=DOCS["gate"])
+        publish = spark_job("publish", "publish", doc_md=DOCS["publish"])
+    with TaskGroup("observe", prefix_group_id=False, tooltip="online metrics and report"):
+        online = spark_job("online_metrics", "online_metrics", doc_md=DOCS["online_metrics"])
+        report = spark_job("report", "report", doc_md=DOCS["report"])
+    (wait_for_logs >> validate >> build >> train >> evaluate >> gate >> publish >> online
+     >> report)

@@ -2,9 +2,14 @@
 ### mtf_simulate: play production for one day (demo mode)
 
 Serves the currently published fusion policy (or the fixed default weights) to the
-seeded user simulator with box exploration, and writes the day's bronze logs
-(`raw_users`, `raw_items`, `raw_requests`, `raw_exposures`, `raw_feedback`).
-In production, upstream logging replaces this DAG.
+seeded user simulator with box exploration, and lands the day's raw logs
+(`raw_users`, `raw_items`, `raw_requests`, `raw_exposures`, `raw_feedback`) for
+`mtf_daily`'s `wait_for_logs` / `validate_logs`. In production, upstream logging replaces
+this DAG.
+
+**Params**: `profile` (configs/<profile>.yaml) and `ds` (simulate that day instead of the
+logical date's day). Days depend on each other (a day is served by the policy published
+the day before), so simulate a range with a backfill, which runs one day at a time.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG
 
-from mtf.airflow_tasks import DEFAULT_ARGS, spark_job
+from mtf.airflow_tasks import DEFAULT_ARGS, dag_params, spark_job
 
 with DAG(
     dag_id="mtf_simulate",
@@ -22,7 +27,10 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    params=dag_params(),
     tags=["mtf-rl", "simulator", "spark", "delta"],
     doc_md=__doc__,
 ) as dag:
-    spark_job("simulate", "simulate")
+    spark_job("simulate", "simulate",
+              doc_md="Spark + numpy simulator: serves the published policy to simulated "
+                     "users for the day and lands the five raw log tables.")

@@ -1,10 +1,15 @@
-"""Operator factories for the DAGs in dags/ (wiring only; no business logic).
+"""Operator factories, params and callbacks for the DAGs in dags/ (wiring only).
 
 Imported at DAG-parse time, so it stays light: no Spark, torch or pandas imports.
 Spark jobs run through the Spark provider's SparkSubmitOperator against the Airflow
 connection `mtf_spark` (master, deploy mode: local[2] by default, a cluster by
 configuration); the same Spark conf as in-process sessions comes from mtf.spark_conf.
 Non-Spark steps (training, the gate) run as their own processes through the `mtf` CLI.
+
+Every task receives the day and the config profile from templates, so that a run
+triggered from the UI with params (`ds`, `profile`) and a scheduled or backfilled run
+(`airflow backfill create --dag-id mtf_daily --from-date ... --to-date ...`, one run per
+day, in order since max_active_runs=1) go through the same code path.
 """
 
 from __future__ import annotations
@@ -16,35 +21,74 @@ import shlex
 import sys
 from pathlib import Path
 
-from mtf.config import PROJECT_ROOT, load_config
+from mtf.config import CONFIG_DIR, PROJECT_ROOT, load_config
 from mtf.spark_conf import delta_package, spark_conf
 
 SPARK_CONN_ID = os.environ.get("MTF_SPARK_CONN_ID", "mtf_spark")
 BIN_DIR = Path(sys.executable).parent
+
+# The run's day: the `ds` param when a run was triggered with one (rerun one chosen day),
+# else the logical date's day (scheduled runs and backfills).
+DS = "{{ params.ds or ds }}"
+PROFILE = "{{ params.profile }}"
+
+log = logging.getLogger(__name__)
+
+
+def on_task_failure(context) -> None:
+    """Failure callback: one clear line in the task log (and the scheduler's log) that says
+    what failed, for which day, after how many tries, why, where the log is, and how to
+    rerun it safely."""
+    ti = context.get("task_instance")
+    params = context.get("params") or {}
+    ds = params.get("ds") or context.get("ds")
+    dag_id, task_id = getattr(ti, "dag_id", "?"), getattr(ti, "task_id", "?")
+    msg = (f"mtf-rl task FAILED: dag={dag_id} task={task_id} ds={ds} "
+           f"profile={params.get('profile')} try={getattr(ti, 'try_number', '?')}"
+           f"/{getattr(ti, 'max_tries', '?')}: {context.get('exception')!r}. "
+           f"Log: {getattr(ti, 'log_url', '-')}. Each task rewrites only its ds partition: "
+           f"fix the cause, then clear this task (or `mtf airflow -- tasks clear {dag_id} "
+           f"-t '^{task_id}$' -s {ds} -e {ds}`) to rerun it and everything downstream.")
+    log.error(msg)
+    print(msg, file=sys.stderr)
+
 
 DEFAULT_ARGS = {
     "owner": "mtf-rl",
     "retries": 2,
     "retry_delay": dt.timedelta(seconds=30),
     "depends_on_past": False,
+    "on_failure_callback": on_task_failure,
 }
 
-log = logging.getLogger(__name__)
+
+def profiles() -> list[str]:
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
 
 
-def on_task_failure(context) -> None:
-    """Failure callback: one clear line in the task log (and the scheduler's log)."""
-    ti = context.get("task_instance")
-    msg = (f"mtf-rl task FAILED: dag={getattr(ti, 'dag_id', '?')} "
-           f"task={getattr(ti, 'task_id', '?')} ds={context.get('ds')} "
-           f"try={getattr(ti, 'try_number', '?')}: "
-           f"{context.get('exception')!r}")
-    log.error(msg)
-    print(msg, file=sys.stderr)
+def dag_params(**extra) -> dict:
+    """Params shown in the UI's trigger form: the config profile and an optional day."""
+    from airflow.sdk import Param
+
+    default_profile = os.environ.get("MTF_PROFILE", "demo")
+    return {
+        "profile": Param(default_profile, type="string", enum=profiles(),
+                         title="Config profile",
+                         description="configs/<profile>.yaml used by every task"),
+        "ds": Param(None, type=["null", "string"], pattern=r"^\d{4}-\d{2}-\d{2}$",
+                    title="Day (YYYY-MM-DD)",
+                    description="Run this day instead of the logical date's day (reruns); "
+                                "for a range use a backfill (one run per day)"),
+        **extra,
+    }
 
 
-def spark_job(task_id: str, job: str, **kwargs):
-    """A SparkSubmitOperator running jobs/<job>.py --ds {{ ds }}."""
+def job_args(*extra: str) -> list[str]:
+    return ["--ds", DS, "--profile", PROFILE, *extra]
+
+
+def spark_job(task_id: str, job: str, args: list[str] | None = None, **kwargs):
+    """A SparkSubmitOperator running jobs/<job>.py --ds <day> --profile <profile> [args]."""
     from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
     cfg = load_config()
@@ -55,23 +99,21 @@ def spark_job(task_id: str, job: str, **kwargs):
         conf=spark_conf(cfg),
         packages=delta_package(),
         name=f"mtf-{job}",
-        application_args=["--ds", "{{ ds }}"],
+        application_args=job_args(*(args or [])),
         env_vars={"PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable},
-        on_failure_callback=on_task_failure,
         **kwargs,
     )
 
 
 def cli_step(task_id: str, subcommand: str, **kwargs):
-    """A BashOperator running `mtf <subcommand> --ds {{ ds }}` as its own process."""
+    """A BashOperator running `mtf <subcommand> --ds <day> --profile <profile>`."""
     from airflow.providers.standard.operators.bash import BashOperator
 
     mtf = shlex.quote(str(BIN_DIR / "mtf"))
     return BashOperator(
         task_id=task_id,
-        bash_command=f"{mtf} {subcommand} --ds {{{{ ds }}}}",
+        bash_command=f"{mtf} {subcommand} {' '.join(job_args())}",
         cwd=str(PROJECT_ROOT),
         append_env=True,
-        on_failure_callback=on_task_failure,
         **kwargs,
     )

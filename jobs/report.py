@@ -1,0 +1,258 @@
+"""Job `report`: the nightly report of day ds, an HTML page with PNG plots.
+
+Why: the gate decides alone each night, and the numbers behind its decision are spread
+over Delta tables and artifact files. One page per day lets an engineer or analyst see at
+a glance whether training behaved (curves from the artifact's `train_metrics.jsonl`),
+how the offline metrics moved over the days (`v_offline_metrics_daily`), what weights the
+published policy gives (distribution per objective from `fusion_weights`), and what users
+did under each serving policy (`v_online_metrics_daily`), next to the day's candidate vs
+current comparison (`v_policy_comparison`).
+
+Spark only aggregates (the histograms are computed in Spark, so the driver never
+collects per-pair rows); pandas + matplotlib draw. Output:
+
+    <warehouse>/_reports/<ds>/report.html + *.png     (the path is logged)
+
+    spark-submit jobs/report.py --ds 2026-01-03
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from pyspark.sql import SparkSession
+
+from jobs.common import parse_job_args
+from jobs.spark import get_spark
+from jobs.tables import ensure_tables, validate_ds
+from jobs.views import ensure_views
+from mtf import schema as S
+from mtf.config import PipelineConfig
+from mtf.provenance import artifact_dir
+
+log = logging.getLogger("jobs.report")
+
+TRAIN_METRICS_FILE = "train_metrics.jsonl"  # written by model/train.py (METRICS_FILE)
+TRAIN_CURVES = ("losses/critic", "losses/actor", "losses/box_penalty", "q/mean",
+                "losses/ensemble_std", "charts/in_box_frac")
+HISTORY_METRICS = (("ncis_s01", "NCIS (sigma 0.1)"), ("mtf_gauc", "MTF-GAUC"),
+                   ("sim_uvc", "simulator UVC"))
+# histogram ranges of the physical fusion weights (mtf/fusion.py: power in [0, 2],
+# bias in [0.01, 0.51]; the fusion_weights CHECK constraints enforce them)
+WEIGHT_RANGES = {"power": (0.0, 2.0), "bias": (0.01, 0.51)}
+BINS = 40
+
+
+@dataclass
+class ReportData:
+    """Everything the report shows, as small pandas frames (already aggregated)."""
+
+    ds: str
+    train_curves: pd.DataFrame
+    """One row per logged training step: `step` and the TRAIN_CURVES columns present."""
+    offline: pd.DataFrame
+    """v_offline_metrics_daily rows up to ds."""
+    weights: pd.DataFrame
+    """Histogram of the published weights: `weight` (e.g. power_valid), `bin`, `n`."""
+    online: pd.DataFrame
+    """v_online_metrics_daily rows up to ds."""
+    comparison: pd.DataFrame
+    """v_policy_comparison rows of ds."""
+
+
+def read_train_curves(path: Path) -> pd.DataFrame:
+    """The training log (one JSON object per line); empty when the day trained nothing."""
+    if not path.exists():
+        return pd.DataFrame(columns=["step"])
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    df = pd.DataFrame(rows)
+    return df[["step", *[c for c in TRAIN_CURVES if c in df.columns]]] if rows else df
+
+
+def weight_histograms_sql(db: str, ds: str) -> str:
+    """Per weight column, counts in BINS equal bins of its range (pairs only, no fallback)."""
+    cols = [(f"{kind}_{o}", *WEIGHT_RANGES[kind]) for kind in ("power", "bias")
+            for o in S.OBJECTIVES]
+    stack = ", ".join(f"'{c}', {c}" for c, _, _ in cols)
+    lows = " ".join(f"WHEN '{c}' THEN {lo}" for c, lo, _ in cols)
+    widths = " ".join(f"WHEN '{c}' THEN {(hi - lo) / BINS}" for c, lo, hi in cols)
+    return f"""
+    WITH long AS (
+      SELECT stack({len(cols)}, {stack}) AS (weight, value)
+      FROM {db}.fusion_weights WHERE ds = '{validate_ds(ds)}' AND item_id >= 0)
+    SELECT weight,
+           least({BINS - 1}, greatest(0, CAST(floor((value - CASE weight {lows} END)
+                 / CASE weight {widths} END) AS INT))) AS bin,
+           count(*) AS n
+    FROM long GROUP BY 1, 2 ORDER BY 1, 2"""
+
+
+def collect(spark: SparkSession, cfg: PipelineConfig, ds: str) -> ReportData:
+    db = cfg.storage.database
+    ensure_tables(spark, db)
+    ensure_views(spark, db)
+
+    def pdf(query: str) -> pd.DataFrame:
+        return spark.sql(query).toPandas()
+
+    return ReportData(
+        ds=ds,
+        train_curves=read_train_curves(artifact_dir(cfg, ds) / TRAIN_METRICS_FILE),
+        offline=pdf(f"SELECT * FROM {db}.v_offline_metrics_daily WHERE ds <= '{ds}' "
+                    f"ORDER BY ds, role"),
+        weights=pdf(weight_histograms_sql(db, ds)),
+        online=pdf(f"SELECT * FROM {db}.v_online_metrics_daily WHERE ds <= '{ds}' "
+                   f"ORDER BY ds, policy_version"),
+        comparison=pdf(f"SELECT metric, candidate_version, current_version, candidate_value, "
+                       f"current_value, delta, rel_delta, decision, reason "
+                       f"FROM {db}.v_policy_comparison WHERE ds = '{ds}' ORDER BY metric"))
+
+
+def _figure(n_plots: int, ncols: int = 3):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    nrows = max(1, -(-n_plots // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.0 * nrows), squeeze=False)
+    for ax in axes.flat[n_plots:]:
+        ax.axis("off")
+    return fig, list(axes.flat)
+
+
+def _save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def plot_train_curves(df: pd.DataFrame, path: Path) -> Path | None:
+    curves = [c for c in TRAIN_CURVES if c in df.columns]
+    if df.empty or not curves:
+        return None
+    fig, axes = _figure(len(curves))
+    for ax, c in zip(axes, curves):
+        ax.plot(df["step"], df[c], lw=1.2)
+        ax.set_title(c, fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+    return _save(fig, path)
+
+
+def plot_offline_history(df: pd.DataFrame, path: Path) -> Path | None:
+    if df.empty:
+        return None
+    fig, axes = _figure(len(HISTORY_METRICS))
+    for ax, (col, title) in zip(axes, HISTORY_METRICS):
+        for role, g in df.groupby("role"):
+            g = g.sort_values("ds")
+            ax.plot(g["ds"], g[col], marker="o", label=role)
+            if col == "ncis_s01":
+                ax.fill_between(g["ds"], g["ncis_s01_ci_low"].astype(float),
+                                g["ncis_s01_ci_high"].astype(float), alpha=0.15)
+        ax.set_title(title, fontsize=9)
+        ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+        ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def plot_weights(df: pd.DataFrame, path: Path) -> Path | None:
+    if df.empty:
+        return None
+    names = [f"{k}_{o}" for k in ("power", "bias") for o in S.OBJECTIVES]
+    fig, axes = _figure(len(names), ncols=len(S.OBJECTIVES))
+    for ax, name in zip(axes, names):
+        lo, hi = WEIGHT_RANGES[name.split("_")[0]]
+        width = (hi - lo) / BINS
+        g = df[df["weight"] == name]
+        ax.bar(lo + (g["bin"].astype(float) + 0.5) * width, g["n"], width=width)
+        ax.set_xlim(lo, hi)
+        ax.set_title(name, fontsize=9)
+    return _save(fig, path)
+
+
+def plot_online(df: pd.DataFrame, path: Path) -> Path | None:
+    if df.empty:
+        return None
+    fig, axes = _figure(2, ncols=2)
+    for ax, col, title in ((axes[0], "uvc", "UVC per active user"),
+                           (axes[1], "udt", "UDT (s) per active user")):
+        for version, g in df.groupby("policy_version"):
+            ax.bar(g["ds"], g[col], label=version)
+        ax.set_title(title, fontsize=9)
+        ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+        ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def _table(df: pd.DataFrame) -> str:
+    if df.empty:
+        return "<p><em>no rows</em></p>"
+    return df.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-", border=0)
+
+
+def render_report(data: ReportData, out_dir: Path) -> Path:
+    """Write the PNG plots and report.html into out_dir; return the HTML path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sections = [
+        ("Training curves (candidate trained on this day)",
+         plot_train_curves(data.train_curves, out_dir / "train_curves.png"),
+         "no train_metrics.jsonl for this day"),
+        ("Offline metrics by day (candidate vs current)",
+         plot_offline_history(data.offline, out_dir / "offline_history.png"),
+         "no offline metrics yet"),
+        ("Published fusion weights per objective (pairs of this day)",
+         plot_weights(data.weights, out_dir / "weights.png"),
+         "no fusion weights published for this day"),
+        ("Online UVC / UDT by serving policy",
+         plot_online(data.online, out_dir / "online.png"), "no online metrics yet"),
+    ]
+    parts = [f"<h1>mtf-rl nightly report {html.escape(data.ds)}</h1>",
+             "<h2>Candidate vs current</h2>", _table(data.comparison)]
+    for title, png, missing in sections:
+        parts.append(f"<h2>{html.escape(title)}</h2>")
+        parts.append(f'<img src="{png.name}" alt="{html.escape(title)}">' if png
+                     else f"<p><em>{html.escape(missing)}</em></p>")
+    parts += ["<h2>Online metrics</h2>", _table(data.online)]
+    page = ("<!doctype html><html><head><meta charset='utf-8'>"
+            f"<title>mtf-rl report {html.escape(data.ds)}</title>"
+            "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+            "td,th{padding:2px 8px;border-bottom:1px solid #ddd;font-size:13px}"
+            "img{max-width:100%}</style></head><body>" + "\n".join(parts) + "</body></html>")
+    path = out_dir / "report.html"
+    path.write_text(page)
+    return path
+
+
+def reports_dir(cfg: PipelineConfig, ds: str) -> Path:
+    """<warehouse>/_reports/<ds> (a local or mounted path: the report is for people)."""
+    warehouse = cfg.storage.warehouse_path()
+    if "://" in warehouse:
+        raise ValueError(f"reports are written to a local path; warehouse is {warehouse}")
+    return Path(warehouse) / "_reports" / validate_ds(ds)
+
+
+def run(spark: SparkSession, cfg: PipelineConfig, ds: str) -> Path:
+    path = render_report(collect(spark, cfg, ds), reports_dir(cfg, ds))
+    log.info("report for %s: %s", ds, path)
+    print(f"mtf-rl report: {path}", flush=True)
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args, cfg = parse_job_args(__doc__.splitlines()[0], argv)
+    run(get_spark(cfg, f"mtf-report-{args.ds}"), cfg, args.ds)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
