@@ -1,4 +1,4 @@
-"""Data-parallel helpers for the trainer under torchrun (CPU, gloo; NCCL where GPUs are).
+"""Data-parallel helpers for the trainer under torchrun (CPU tensors, gloo backend).
 
 Why manual gradient averaging instead of DistributedDataParallel: the learner calls its
 actor and critics directly (several forwards per step, the critics frozen during the actor
@@ -45,7 +45,7 @@ def init_from_env() -> DistContext:
     if world <= 1:
         return DistContext()
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+        dist.init_process_group(backend="gloo")  # the learner runs on CPU tensors
     return DistContext(rank=dist.get_rank(), world=dist.get_world_size())
 
 

@@ -260,3 +260,42 @@ def test_export_parity_and_checksum(tmp_path):
     path.write_bytes(path.read_bytes() + b"\0")  # tampered file
     with pytest.raises(ValueError, match="checksum"):
         load_actor(path, sha)
+
+
+def test_ensemble_diagnostics_per_critic_set():
+    learner = EnhancedRL(tiny_cfg(actor_delay=1))
+    batch = make_batch()
+    m = learner.update(batch)
+    keys = {f"q/set{i}_{what}_{stat}" for i in (0, 1) for what in ("pi", "logged")
+            for stat in ("mean", "std")}
+    assert keys <= set(m)
+    assert all(math.isfinite(m[k]) for k in keys) and all(m[k] > 0 for k in keys
+                                                           if k.endswith("_std"))
+    # by hand, after the update: the critics of each set on the exposed pairs
+    present = batch["mask"].reshape(-1) > 0
+    s, a = batch["pair_state"].reshape(-1, D)[present], batch["action"].reshape(-1, A)[present]
+    with torch.no_grad():
+        for what, act in (("logged", a), ("pi", learner.actor(s))):
+            q = learner.critic(s, act)  # [2, 3, M]
+            for i in (0, 1):
+                assert math.isclose(m[f"q/set{i}_{what}_mean"], float(q[i].mean()), abs_tol=1e-5)
+                assert math.isclose(m[f"q/set{i}_{what}_std"],
+                                    float(q[i].std(0, unbiased=False).mean()), abs_tol=1e-5)
+    assert not keys & set(learner.update(batch, diagnostics=False))
+
+
+def test_grad_sync_every_step_even_without_exposed_pairs():
+    """Under torchrun every rank must join every all-reduce: a batch without any exposed
+    pair still syncs (a zero) actor gradient and steps, as the other ranks do."""
+    calls: list[int] = []
+    learner = EnhancedRL(tiny_cfg(actor_delay=1), grad_sync=lambda ps: calls.append(len(ps)))
+    n_critic, n_actor = len(list(learner.critic.parameters())), len(
+        list(learner.actor.parameters()))
+    learner.update(make_batch())
+    assert calls == [n_critic, n_actor]
+    empty = make_batch(seed=1)
+    empty["mask"][:] = 0.0
+    calls.clear()
+    m = learner.update(empty)
+    assert calls == [n_critic, n_actor] and "losses/actor" not in m
+    assert all(p.grad is not None and not p.grad.any() for p in learner.actor.parameters())
