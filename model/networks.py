@@ -3,6 +3,13 @@ batched critic ensemble.
 
 Shapes: M pairs (or requests), D state dim, A action dim, E = q * m ensemble members
 (q critic sets of m critics each), set-major: member e = i * m + j is critic j of set i.
+
+The critic ensemble is the learner's hot path (20 critics on every pair, twice per update).
+Its first layer reads the same (state, action) for every member, so it runs as ONE GEMM
+[M, in] @ [in, E * H] (no E-fold copy or broadcast of the input, one large weight-gradient
+GEMM in the backward); deeper layers are one batched matmul with the bias fused in
+(`baddbmm`). `FactorizedPairActor` is the serving-friendly variant of the pair actor: its
+user tower runs once per request instead of once per candidate.
 """
 
 from __future__ import annotations
@@ -56,6 +63,54 @@ class PairActor(nn.Module):
         return self.head(torch.cat([u, rest], dim=-1))  # [M, A] in [-1, 1]
 
 
+class FactorizedPairActor(nn.Module):
+    """A pair-level actor whose user tower runs once per request (beyond the paper).
+
+    PairActor sends every candidate's copy of the user block through its tower and a wide
+    MLP, so a request of N candidates costs N full MLPs. Here the action is
+
+        mu(s_tj) = tanh(W_out relu(W_pair r_tj + g(u_t)) + b_out)
+
+    with u_t the user block (first `user_dim` values, the same for all pairs of a request),
+    r_tj the rest of the pair state, and g a user tower (MLP `user_hidden`, then a linear map
+    to the pair head's width) that carries the first layer's bias. g(u_t) is computed once
+    per request by `forward_request`; each candidate then pays one narrow hidden layer.
+    `forward` computes g on every row, so it also takes states of mixed users (training);
+    for the rows of one request the two agree. Scriptable; `forward_request` is exported.
+    """
+
+    def __init__(self, state_dim: int = S.PAIR_STATE_DIM, action_dim: int = S.ACTION_DIM,
+                 user_dim: int = S.D_USER, user_hidden: Sequence[int] = (128, 64),
+                 pair_hidden: int = 32):
+        super().__init__()
+        assert 0 < user_dim < state_dim, (user_dim, state_dim)
+        self.state_dim = state_dim
+        self.action_dim = action_dim
+        self.user_dim = user_dim
+        self.user_tower = nn.Sequential(mlp([user_dim, *user_hidden]), nn.ReLU(),
+                                        nn.Linear(user_hidden[-1], pair_hidden))
+        self.pair_in = nn.Linear(state_dim - user_dim, pair_hidden, bias=False)
+        self.pair_out = nn.Linear(pair_hidden, action_dim)
+
+    def _head(self, user_term: torch.Tensor, rest: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.pair_in(rest) + user_term)  # [M, H_pair]
+        return torch.tanh(self.pair_out(h))  # [M, A]
+
+    def forward(self, pair_state: torch.Tensor) -> torch.Tensor:
+        """pair_state [..., D] of any users -> actions [..., A] in [-1, 1]."""
+        assert pair_state.shape[-1] == self.state_dim
+        return self._head(self.user_tower(pair_state[..., :self.user_dim]),
+                          pair_state[..., self.user_dim:])
+
+    @torch.jit.export
+    def forward_request(self, pair_state: torch.Tensor) -> torch.Tensor:
+        """pair_state [N, D], all rows of ONE request (the user block is read from row 0)
+        -> actions [N, A] in [-1, 1]; the user tower runs once."""
+        assert pair_state.dim() == 2 and pair_state.shape[-1] == self.state_dim
+        user_term = self.user_tower(pair_state[:1, :self.user_dim])  # [1, H_pair]
+        return self._head(user_term, pair_state[:, self.user_dim:])
+
+
 class UserActor(nn.Module):
     """mu(s_t) -> [-1, 1]^A from the user-level state (UnifiedRL / BatchRL-MTF baselines and
     the simulator's user-level serving test). Scriptable."""
@@ -72,11 +127,39 @@ class UserActor(nn.Module):
         return self.net(user_state)  # [B, A]
 
 
+def ensemble_linear_t(x_t: torch.Tensor, weight: torch.Tensor,
+                     bias: torch.Tensor | None = None) -> torch.Tensor:
+    """E linear layers in the feature-major layout: column k of every [in, M] / [out, M]
+    matrix is pair k. weight [E, in, out], bias [E, 1, out] (EnsembleLinear's parameters).
+
+    x_t shared by all members [in, M]: ONE GEMM [E * out, in] @ [in, M] (the input is read
+    once, its weight gradient is one GEMM with a long inner dimension M); x_t per member
+    [E, in, M]: one (b)addbmm. -> [E, out, M], contiguous.
+
+    Why feature-major: every member's activation [out, M] is then a contiguous block of the
+    GEMM's output, so the batched matmuls of the next layers and all their gradients read
+    and write plain strided batches, with no transpose copies (the pair-major layout
+    [M, E * out] -> [E, M, out] forces a copy in each direction on CPU).
+    """
+    e, n_in, n_out = weight.shape
+    w_t = weight.transpose(1, 2)  # [E, out, in], a view
+    b_t = None if bias is None else bias.transpose(1, 2)  # [E, out, 1]
+    if x_t.dim() == 2:
+        w_flat = w_t.reshape(e * n_out, n_in)  # a small copy of the weight, not of the input
+        y = (torch.mm(w_flat, x_t) if b_t is None
+             else torch.addmm(b_t.reshape(e * n_out, 1), w_flat, x_t))  # [E*out, M]
+        return y.view(e, n_out, x_t.shape[1])
+    assert x_t.dim() == 3 and x_t.shape[0] == e, (x_t.shape, weight.shape)
+    return torch.bmm(w_t, x_t) if b_t is None else torch.baddbmm(b_t, w_t, x_t)
+
+
 class EnsembleLinear(nn.Module):
     """E independent linear layers as one batched matmul (CORL's VectorizedLinear).
 
-    weight [E, in, out], bias [E, 1, out]. Input either per member x [E, M, in], or shared by
-    all members x [M, in] (one broadcast matmul, no E-fold copy of the input). -> [E, M, out].
+    weight [E, in, out], bias [E, 1, out]. Input either per member x [E, M, in] (one
+    `baddbmm`), or shared by all members x [M, in] (one GEMM, no E-fold copy of the input).
+    -> [E, M, out], a transposed view of `forward_t`'s feature-major result (CriticEnsemble
+    chains `forward_t` directly).
     """
 
     def __init__(self, ensemble_size: int, in_features: int, out_features: int):
@@ -98,10 +181,12 @@ class EnsembleLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         assert x.shape[-1] == self.in_features, (x.shape, self.in_features)
-        if x.dim() == 2:  # shared input [M, in]: [M, in] @ [E, in, out] broadcasts
-            return torch.matmul(x, self.weight) + self.bias  # [E, M, out]
-        assert x.dim() == 3 and x.shape[0] == self.ensemble_size, x.shape
-        return torch.baddbmm(self.bias, x, self.weight)  # [E, M, out]
+        return self.forward_t(x.transpose(-1, -2)).transpose(-1, -2)
+
+    def forward_t(self, x_t: torch.Tensor) -> torch.Tensor:
+        """Feature-major: x_t [in, M] (shared) or [E, in, M] -> [E, out, M]."""
+        assert x_t.shape[-2] == self.in_features, (x_t.shape, self.in_features)
+        return ensemble_linear_t(x_t, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return (f"ensemble_size={self.ensemble_size}, in_features={self.in_features}, "
@@ -137,18 +222,23 @@ class CriticEnsemble(nn.Module):
         e = self.ensemble_size
         assert state.shape[-1] == self.state_dim and action.shape[-1] == self.action_dim, (
             state.shape, action.shape)
-        if state.dim() == 3 or action.dim() == 3:  # per-member inputs: broadcast the other
-            state = state.expand(e, *state.shape[-2:]) if state.dim() == 2 else state
-            action = action.expand(e, *action.shape[-2:]) if action.dim() == 2 else action
-            assert state.shape[:2] == action.shape[:2] and state.shape[0] == e, (
-                state.shape, action.shape)
-        else:
-            assert state.dim() == 2 and state.shape[0] == action.shape[0], (
-                state.shape, action.shape)
+        assert state.dim() in (2, 3) and action.dim() in (2, 3), (state.shape, action.shape)
+        for t in (state, action):
+            assert t.dim() == 2 or t.shape[0] == e, (state.shape, action.shape)
         m = state.shape[-2]
-        x = torch.cat([state, action], dim=-1)  # [M, D + A] or [E, M, D + A]
-        for layer in self.layers[:-1]:
-            x = layer(x).relu_()  # [E, M, H]; in place: the layer's backward needs only its input
-        q = self.layers[-1](x).squeeze(-1)  # [E, M]
-        assert q.shape == (e, m), q.shape
-        return q.view(self.num_sets, self.per_set, m)  # [q, m, M]
+        assert action.shape[-2] == m, (state.shape, action.shape)
+        first = self.layers[0]
+        # feature-major activations [E, H, M] throughout, see ensemble_linear_t
+        if state.dim() == 2 and action.dim() == 2:  # shared by all members: one GEMM
+            x = first.forward_t(torch.cat([state, action], dim=-1).t())  # [E, H, M]
+        else:  # split the first layer's weight instead of expanding the shared input E-fold
+            d = self.state_dim
+            x = (ensemble_linear_t(state.transpose(-1, -2), first.weight[:, :d])
+                 + ensemble_linear_t(action.transpose(-1, -2), first.weight[:, d:])
+                 + first.bias.transpose(1, 2))  # [E, H, M]
+        for layer in self.layers[1:]:
+            # not in place: x may be a view of the first GEMM's output, and an in-place op on
+            # a view makes autograd copy the whole gradient of its base
+            x = layer.forward_t(torch.relu(x))
+        assert x.shape == (e, 1, m), x.shape
+        return x.view(self.num_sets, self.per_set, m)  # [q, m, M]

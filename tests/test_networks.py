@@ -10,7 +10,13 @@ import pytest
 import torch
 from torch import nn
 
-from model.networks import CriticEnsemble, EnsembleLinear, PairActor, UserActor
+from model.networks import (
+    CriticEnsemble,
+    EnsembleLinear,
+    FactorizedPairActor,
+    PairActor,
+    UserActor,
+)
 from mtf import schema as S
 
 
@@ -62,19 +68,21 @@ def _member_mlp(crit: CriticEnsemble, k: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-@pytest.mark.parametrize("per_member", [False, True])
+@pytest.mark.parametrize("per_member", ["none", "state", "action", "both"])
 def test_critic_ensemble_equals_separate_mlps_forward_and_grad(per_member):
     torch.manual_seed(1)
     n_sets, per_set, d, a_dim, m = 2, 3, 6, 2, 5
     e = n_sets * per_set
     crit = CriticEnsemble(n_sets, per_set, state_dim=d, action_dim=a_dim, hidden=(8, 8))
     mlps = [_member_mlp(crit, k) for k in range(e)]
-    s = torch.randn(e, m, d) if per_member else torch.randn(m, d)
-    a = torch.randn(m, a_dim, requires_grad=True)  # shared action, grads flow to it
+    s = torch.randn(e, m, d) if per_member in ("state", "both") else torch.randn(m, d)
+    a_shape = (e, m, a_dim) if per_member in ("action", "both") else (m, a_dim)
+    a = torch.randn(*a_shape, requires_grad=True)  # grads flow to the action
     a_sep = a.detach().clone().requires_grad_(True)
     q = crit(s, a)
     assert q.shape == (n_sets, per_set, m)
-    q_sep = torch.stack([mlps[k](torch.cat([s[k] if per_member else s, a_sep], -1)).squeeze(-1)
+    pick = lambda t, k: t[k] if t.dim() == 3 else t  # noqa: E731
+    q_sep = torch.stack([mlps[k](torch.cat([pick(s, k), pick(a_sep, k)], -1)).squeeze(-1)
                          for k in range(e)]).view(n_sets, per_set, m)  # set-major members
     torch.testing.assert_close(q, q_sep, atol=1e-5, rtol=1e-5)
     g = torch.randn(n_sets, per_set, m)
@@ -132,3 +140,30 @@ def test_user_actor_bounded_and_scriptable():
     out = ua(u)
     assert out.shape == (3, S.ACTION_DIM) and out.abs().max() <= 1.0
     assert (_script(ua)(u) - out).abs().max() <= 1e-6
+
+
+def test_factorized_actor_request_equals_forward_bounded_and_scriptable():
+    torch.manual_seed(4)
+    fa = FactorizedPairActor(user_hidden=(16, 8), pair_hidden=6)
+    x = torch.randn(40, S.PAIR_STATE_DIM) * 5
+    x[:, : S.D_USER] = x[:1, : S.D_USER]  # 40 candidates of one request
+    out = fa(x)
+    assert out.shape == (40, S.ACTION_DIM) and out.abs().max() <= 1.0
+    torch.testing.assert_close(fa.forward_request(x), out, atol=1e-6, rtol=1e-6)
+    # forward_request reads the user block of row 0 only; forward reads every row's
+    y = x.clone()
+    y[1:, : S.D_USER] += 1.0
+    torch.testing.assert_close(fa.forward_request(y), out, atol=1e-6, rtol=1e-6)
+    assert not torch.allclose(fa(y)[1:], out[1:])
+    # the rest of the pair state matters per candidate
+    z = x.clone()
+    z[3, S.OFFSET_PRED] += 1.0
+    changed = (fa.forward_request(z) - out).abs().amax(-1) > 1e-5
+    assert changed.tolist() == [i == 3 for i in range(40)]
+    # leading dims are free in forward; scripted, both methods keep parity
+    torch.testing.assert_close(fa(x.view(4, 10, -1)), out.view(4, 10, -1))
+    scripted = _script(fa)
+    assert (scripted(x) - out).abs().max() <= 1e-6
+    assert (scripted.forward_request(x) - out).abs().max() <= 1e-6
+    with pytest.raises(AssertionError):
+        fa.forward_request(x.view(4, 10, -1))  # one request is a 2-d [N, D]
