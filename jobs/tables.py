@@ -17,8 +17,10 @@ DDL_DIR = PROJECT_ROOT / "sql" / "ddl"
 
 BRONZE = ("raw_users", "raw_items", "raw_requests", "raw_exposures", "raw_feedback")
 SILVER = ("enhanced_state", "user_state")
-GOLD = ("policy_registry", "fusion_weights", "offline_metrics", "online_metrics", "dq_metrics")
-TABLES = BRONZE + SILVER + GOLD
+QUARANTINE = tuple(f"{t}_quarantine" for t in BRONZE)
+GOLD = ("policy_registry", "fusion_weights", "offline_metrics", "online_metrics", "dq_metrics",
+        "experiment_results")
+TABLES = BRONZE + QUARANTINE + SILVER + GOLD
 
 _DS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -70,6 +70,11 @@ class StorageConfig:
                              "remote warehouse")
         return str(Path(w) / "_metastore")
 
+    def landing_path(self) -> str:
+        """Where upstream lands the raw daily logs: <landing>/<bronze table>/<ds>/ as Parquet
+        with a _SUCCESS marker written last (validate_logs reads them into bronze)."""
+        return self.warehouse_path().rstrip("/") + "/_landing"
+
     def artifacts_path(self) -> str:
         """Where model artifacts live (checkpoints, exported actors, eval/gate records)."""
         return str(Path(self.warehouse_path()) / "_artifacts")
@@ -101,6 +106,19 @@ class DataConfig:
     """Petastorm reader worker threads."""
     shuffle_seed: int = 0
     """Seed of Petastorm's row-group shuffle (combined with the epoch number)."""
+
+
+@dataclass
+class QualityConfig:
+    """Rules of validate_logs (jobs/validate_logs.py) that need a number."""
+
+    max_quarantine_fraction: float = 0.05
+    """Hard rule: fail the run when more than this share of a table's landed rows (or of
+    sessions) is quarantined: that is an upstream breakage, not a few bad rows."""
+    max_watch_time_s: float = 4 * 3600.0
+    """Soft rule: a watch time above this (or NaN/inf) is absurd."""
+    valid_watch_s: float = 10.0
+    """`valid` must equal (watch_time_s > this) (mtf.schema.VALID_WATCH_SECONDS)."""
 
 
 @dataclass
@@ -145,6 +163,8 @@ class PipelineConfig:
     """EnhancedRL hyper-parameters."""
     data: DataConfig = field(default_factory=DataConfig)
     """Training data selection and loading."""
+    quality: QualityConfig = field(default_factory=QualityConfig)
+    """Data-quality rules of validate_logs."""
     eval: EvalConfig = field(default_factory=EvalConfig)
     """Offline and simulator evaluation."""
     gate: GateConfig = field(default_factory=GateConfig)

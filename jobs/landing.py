@@ -1,0 +1,53 @@
+"""The landing zone: where raw daily logs arrive before validation.
+
+Upstream (the simulator in the demo; log collectors in production) writes each bronze
+table's day as Parquet under `<warehouse>/_landing/<table>/<ds>/`; the `_SUCCESS` marker
+is written last (Spark's output committer does it at job commit), so a writer killed
+half-way leaves a folder without a marker that nobody reads, and the rerun replaces it.
+`validate_logs` reads only marked folders, checks them and writes bronze + quarantine.
+
+Paths go through Hadoop's FileSystem, so the same code works on a local disk and on an
+object store (s3a://, abfss://, gs://) given the connector on the classpath.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, SparkSession
+
+from jobs.tables import BRONZE, validate_ds
+from mtf.config import PipelineConfig
+
+MARKER = "_SUCCESS"
+
+
+def landing_path(cfg: PipelineConfig, table: str, ds: str) -> str:
+    if table not in BRONZE:
+        raise ValueError(f"{table!r} is not a bronze table ({', '.join(BRONZE)})")
+    return f"{cfg.storage.landing_path()}/{table}/{validate_ds(ds)}"
+
+
+def _exists(spark: SparkSession, path: str) -> bool:
+    jvm = spark.sparkContext._jvm
+    p = jvm.org.apache.hadoop.fs.Path(path)
+    return p.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(p)
+
+
+def is_landed(spark: SparkSession, cfg: PipelineConfig, table: str, ds: str) -> bool:
+    """True when the day's folder of `table` is complete (its marker is there)."""
+    return _exists(spark, f"{landing_path(cfg, table, ds)}/{MARKER}")
+
+
+def missing_landings(spark: SparkSession, cfg: PipelineConfig, ds: str) -> list[str]:
+    return [t for t in BRONZE if not is_landed(spark, cfg, t, ds)]
+
+
+def write_landing(df: DataFrame, cfg: PipelineConfig, table: str, ds: str) -> str:
+    """Replace the day's landed files of `table` with `df` (marker written last)."""
+    path = landing_path(cfg, table, ds)
+    df.write.mode("overwrite").parquet(path)
+    return path
+
+
+def read_landing(spark: SparkSession, cfg: PipelineConfig, table: str, ds: str) -> DataFrame:
+    """The landed rows as they are (their own schema: drift is checked by the caller)."""
+    return spark.read.parquet(landing_path(cfg, table, ds))
