@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from model import networks
 from model.networks import (
     CriticEnsemble,
     EnsembleLinear,
@@ -68,12 +69,17 @@ def _member_mlp(crit: CriticEnsemble, k: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+@pytest.mark.parametrize("chunked", [False, True])
 @pytest.mark.parametrize("per_member", ["none", "state", "action", "both"])
-def test_critic_ensemble_equals_separate_mlps_forward_and_grad(per_member):
+def test_critic_ensemble_equals_separate_mlps_forward_and_grad(per_member, chunked,
+                                                               monkeypatch):
     torch.manual_seed(1)
     n_sets, per_set, d, a_dim, m = 2, 3, 6, 2, 5
     e = n_sets * per_set
     crit = CriticEnsemble(n_sets, per_set, state_dim=d, action_dim=a_dim, hidden=(8, 8))
+    if chunked:  # groups of 4 members: chunks of 4 and 2
+        monkeypatch.setattr(networks, "CPU_CHUNK_BYTES", 4 * 8 * m * 4)
+    assert crit.members_per_chunk(m, torch.device("cpu")) == (4 if chunked else e)
     mlps = [_member_mlp(crit, k) for k in range(e)]
     s = torch.randn(e, m, d) if per_member in ("state", "both") else torch.randn(m, d)
     a_shape = (e, m, a_dim) if per_member in ("action", "both") else (m, a_dim)
