@@ -128,7 +128,8 @@ class EnhancedStateLoader:
     _row_groups: int | None = field(default=None, init=False, repr=False)
 
     def _urls(self) -> list[str]:
-        return [f if "://" in f else f"file://{f}" for f in self.files]
+        """file:///abs URLs for local files (Spark's `inputFiles` gives 'file:/abs')."""
+        return [f if "://" in f else "file://" + f.removeprefix("file:") for f in self.files]
 
     def shard_row_groups(self) -> int:
         """Row groups this reader reads per epoch (petastorm shards by index % count)."""
