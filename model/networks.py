@@ -243,7 +243,8 @@ class CriticEnsemble(nn.Module):
             w = first.weight[lo:hi].transpose(1, 2).reshape(k * first.out_features, -1)
             # ReLU in place on the GEMM's own output (an in-place op on a view of it would
             # make autograd copy the whole gradient of the base)
-            x = torch.addmm(first.bias[lo:hi].reshape(-1, 1), w, x).relu_().view(k, -1, m)
+            x = torch.addmm(first.bias[lo:hi].reshape(-1, 1), w, x).relu_().view(
+                k, first.out_features, m)
         else:  # split the first layer's weight instead of expanding the shared input E-fold
             d = self.state_dim
             pick = lambda t: t[lo:hi] if t.dim() == 3 else t  # noqa: E731

@@ -104,6 +104,13 @@ def test_critic_ensemble_equals_separate_mlps_forward_and_grad(per_member, chunk
     torch.testing.assert_close(a.grad, a_sep.grad, atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.parametrize("per_member", [False, True])
+def test_critic_ensemble_takes_zero_pairs(per_member):
+    crit = CriticEnsemble(2, 3, state_dim=4, action_dim=2, hidden=(8,))
+    s = torch.randn(6, 0, 4) if per_member else torch.randn(0, 4)
+    assert crit(s, torch.randn(0, 2)).shape == (2, 3, 0)
+
+
 def test_critic_ensemble_rejects_bad_shapes():
     crit = CriticEnsemble(2, 2, state_dim=4, action_dim=2, hidden=(8,))
     with pytest.raises(AssertionError):
