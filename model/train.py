@@ -255,7 +255,8 @@ def train(cfg: PipelineConfig, ds: str, snap: Snapshot, data_versions: dict[str,
         else:
             pos = Position(pos.epoch + 1, 0)
     bar.close()
-    wall = wall_before + time.perf_counter() - t0
+    this_run = time.perf_counter() - t0
+    wall = wall_before + this_run
     ends = dd.gather({"param_sha256": dd.param_digest(learner.actor, learner.critic),
                       "position": asdict(pos)}, ctx)
     if not ctx.is_main:
@@ -288,7 +289,7 @@ def train(cfg: PipelineConfig, ds: str, snap: Snapshot, data_versions: dict[str,
     tmp.rename(out_dir)
     shutil.rmtree(work)
     log.info("trained %s: %d steps in %.1fs (%.1f steps/s, world %d, %d resumes); artifact %s",
-             meta["model_version"], step, wall, (step - start_step) / max(wall, 1e-9),
+             meta["model_version"], step, wall, (step - start_step) / max(this_run, 1e-9),
              ctx.world, len(resumed_at), out_dir)
     return last
 
