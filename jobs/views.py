@@ -9,20 +9,23 @@ its `mtf.sql_sha256` property, and `ensure_views` only rewrites views whose file
 so calling it from every job costs one catalog listing when nothing changed.
 
     python -m jobs.views            # (re)create the views of the configured catalog
+    python -m jobs.views --shell    # then an interactive spark-sql shell on it (`make sql`)
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from mtf.config import PROJECT_ROOT
+from mtf.config import PROJECT_ROOT, PipelineConfig
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,20 @@ def ensure_views(spark: SparkSession, db: str, force: bool = False) -> list[str]
     return created
 
 
+def spark_sql_command(cfg: PipelineConfig) -> list[str]:
+    """pyspark's bin/spark-sql on the project's catalog: the Delta package and the same
+    warehouse / metastore conf as every job (mtf.spark_conf), database preselected."""
+    from mtf.spark_conf import delta_package, spark_conf
+
+    conf = spark_conf(cfg)
+    conf["spark.sql.cli.print.header"] = "true"
+    cmd = [str(Path(sys.executable).parent / "spark-sql"), "--master", cfg.spark.master,
+           "--packages", delta_package(), "--driver-memory", cfg.spark.driver_memory]
+    for k, v in conf.items():
+        cmd += ["--conf", f"{k}={v}"]
+    return [*cmd, "--database", cfg.storage.database]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import argparse
 
@@ -90,9 +107,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="(Re)create the analyst views")
     p.add_argument("--profile", default=None)
     p.add_argument("--force", action="store_true", help="replace every view")
+    p.add_argument("--shell", action="store_true",
+                   help="then open an interactive spark-sql shell on the catalog")
     args = p.parse_args(list(sys.argv[1:] if argv is None else argv))
     setup_logging()
     cfg = load_config(args.profile)
+    if args.shell:
+        # the embedded Derby metastore admits one JVM: create the views in a child
+        # process, then replace this process with the shell's JVM
+        prep = [sys.executable, "-m", "jobs.views", *(["--force"] if args.force else [])]
+        subprocess.run([*prep, *(["--profile", args.profile] if args.profile else [])],
+                       check=True, cwd=PROJECT_ROOT)
+        cmd = spark_sql_command(cfg)
+        env = dict(os.environ, PYSPARK_PYTHON=sys.executable)
+        print(f"spark-sql on {cfg.storage.warehouse_path()} (database {cfg.storage.database}); "
+              f"try: SELECT * FROM v_policy_comparison;", flush=True)
+        os.execve(cmd[0], cmd, env)
     spark = get_spark(cfg, "mtf-views")
     ensure_tables(spark, cfg.storage.database)
     ensure_views(spark, cfg.storage.database, force=args.force)

@@ -1,0 +1,115 @@
+"""Airflow's web UI for the project: `make airflow` (standalone) and the UI test.
+
+`airflow standalone` starts the API server (UI), scheduler, DAG processor and triggerer
+against the project's environment (`mtf.cli.airflow_env`: DAG folder, local metadata DB,
+the `mtf_spark` connection). Airflow 3's simple auth manager generates the admin password
+on first start and keeps it in `$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated`
+({"admin": "<password>"}); this module waits until the UI answers, then prints the URL and
+the login, so nobody has to dig them out of interleaved process logs.
+
+    python -m mtf.airflow_ui [--port 8080]         # what `make airflow` runs
+
+The port is configurable because the task runners reach the API server's execution API at
+the same base URL (`AIRFLOW__API__BASE_URL`), so both must move together.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+PASSWORDS_FILE = "simple_auth_manager_passwords.json.generated"
+ADMIN = "admin"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ui_env(port: int, home: Path | None = None) -> dict[str, str]:
+    """airflow_env() with the API server (UI + execution API) on `port` and, if given,
+    another AIRFLOW_HOME (its own metadata DB, logs and generated password)."""
+    from mtf.cli import airflow_env
+
+    env = airflow_env()
+    if home is not None:
+        env["AIRFLOW_HOME"] = str(home)
+    env.update({
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin",
+    })
+    return env
+
+
+def wait_healthy(base_url: str, timeout: float, proc: subprocess.Popen | None = None) -> None:
+    """Block until the API server answers its health endpoint (or fail with the reason)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"Airflow exited with code {proc.returncode} before the UI "
+                               f"came up")
+        try:
+            with urllib.request.urlopen(f"{base_url}/api/v2/monitor/health", timeout=5) as r:
+                if r.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(1.0)
+    raise TimeoutError(f"Airflow UI at {base_url} not healthy after {timeout:.0f} s")
+
+
+def admin_password(home: Path, timeout: float = 60.0) -> str:
+    """The admin password the simple auth manager generated (written on first start)."""
+    path = home / PASSWORDS_FILE
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.stat().st_size:
+            return json.loads(path.read_text())[ADMIN]
+        time.sleep(0.5)
+    raise TimeoutError(f"no {path} after {timeout:.0f} s")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Airflow standalone with the project's DAGs; "
+                                            "prints the UI's URL and login")
+    p.add_argument("--port", type=int, default=int(os.environ.get("MTF_AIRFLOW_PORT", 8080)))
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the UI")
+    args = p.parse_args(list(sys.argv[1:] if argv is None else argv))
+    env = ui_env(args.port)
+    home = Path(env["AIRFLOW_HOME"])
+    airflow = str(Path(sys.executable).parent / "airflow")
+    proc = subprocess.Popen([airflow, "standalone"], env=env)
+    try:
+        base = f"http://localhost:{args.port}"
+        wait_healthy(base, args.timeout, proc)
+        password = admin_password(home)
+        print(f"\n  Airflow UI: {base}\n  login: {ADMIN} / {password}   "
+              f"(from {home / PASSWORDS_FILE})\n  DAGs: mtf_simulate, mtf_daily, "
+              f"mtf_maintenance (unpause or trigger them in the UI); Ctrl-C stops.\n",
+              flush=True)
+        return proc.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
