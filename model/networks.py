@@ -193,12 +193,12 @@ class EnsembleLinear(nn.Module):
                 f"out_features={self.out_features}")
 
 
-CPU_CHUNK_BYTES = 8 * 2**20
+CPU_CHUNK_BYTES = 4 * 2**20
 """On CPU the ensemble runs in groups of members whose widest activation [k, H, M] stays
-under this size (a quarter of a typical L3): a GEMM's output is then still in cache when
-the ReLU and the next GEMM read it. One 20-member block at the paper size (26 MB per
-activation) goes through DRAM between every two ops and ran ~1.2x slower than a loop of 20
-separate critics; groups of 6 run at the loop's speed. GPUs take all members at once."""
+under this size: a GEMM's output is then still in cache when the ReLU and the next GEMM
+read it. One 20-member block at the paper size (26 MB per activation) goes through DRAM
+between every two ops and measured ~1.2x a loop of 20 separate critics (bench/); groups of
+3 measured 0.99-1.04x. GPUs take all members at once."""
 
 
 class CriticEnsemble(nn.Module):
@@ -233,27 +233,26 @@ class CriticEnsemble(nn.Module):
         widest = max(layer.out_features for layer in self.layers) * max(pairs, 1) * 4
         return max(1, min(self.ensemble_size, CPU_CHUNK_BYTES // widest))
 
-    def _members(self, lo: int, hi: int, state: torch.Tensor, action: torch.Tensor
-                 ) -> torch.Tensor:
-        """Q of members lo..hi-1, feature-major (see ensemble_linear_t). -> [hi - lo, 1, M]"""
-        first = self.layers[0]
-        k, m = hi - lo, state.shape[-2]
+    def _members(self, lo: int, hi: int, params: list[tuple[torch.Tensor, torch.Tensor]],
+                 state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """Q of members lo..hi-1, feature-major (see ensemble_linear_t), from their layers'
+        (weight, bias) chunks `params`. -> [hi - lo, 1, M]"""
+        (w1, b1), k, m = params[0], hi - lo, state.shape[-2]
         if state.dim() == 2 and action.dim() == 2:  # shared by all members: one GEMM
             x = torch.cat([state, action], dim=-1).t()  # [D + A, M]
-            w = first.weight[lo:hi].transpose(1, 2).reshape(k * first.out_features, -1)
+            w = w1.transpose(1, 2).reshape(k * w1.shape[2], -1)  # [k*H, D+A]
             # ReLU in place on the GEMM's own output (an in-place op on a view of it would
             # make autograd copy the whole gradient of the base)
-            x = torch.addmm(first.bias[lo:hi].reshape(-1, 1), w, x).relu_().view(
-                k, first.out_features, m)
+            x = torch.addmm(b1.reshape(-1, 1), w, x).relu_().view(k, w1.shape[2], m)
         else:  # split the first layer's weight instead of expanding the shared input E-fold
             d = self.state_dim
             pick = lambda t: t[lo:hi] if t.dim() == 3 else t  # noqa: E731
-            x = (ensemble_linear_t(pick(state).transpose(-1, -2), first.weight[lo:hi, :d])
-                 + ensemble_linear_t(pick(action).transpose(-1, -2), first.weight[lo:hi, d:])
-                 + first.bias[lo:hi].transpose(1, 2)).relu_()  # [k, H, M]
-        for i, layer in enumerate(self.layers[1:], start=2):
-            x = ensemble_linear_t(x, layer.weight[lo:hi], layer.bias[lo:hi])  # [k, H, M]
-            if i < len(self.layers):  # in place: each layer's backward needs only its input
+            x = (ensemble_linear_t(pick(state).transpose(-1, -2), w1[:, :d])
+                 + ensemble_linear_t(pick(action).transpose(-1, -2), w1[:, d:])
+                 + b1.transpose(1, 2)).relu_()  # [k, H, M]
+        for i, (w, b) in enumerate(params[1:], start=2):
+            x = ensemble_linear_t(x, w, b)  # [k, H, M]
+            if i < len(params):  # in place: each layer's backward needs only its input
                 x = x.relu_()
         return x
 
@@ -267,7 +266,12 @@ class CriticEnsemble(nn.Module):
         m = state.shape[-2]
         assert action.shape[-2] == m, (state.shape, action.shape)
         step = self.members_per_chunk(m, state.device)
-        parts = [self._members(lo, min(lo + step, e), state, action) for lo in range(0, e, step)]
+        # split (not slice) the parameters: the backward of a split is one concatenation of
+        # the chunks' gradients, slices would each scatter into a zero full-size gradient
+        chunks = list(zip(*[zip(layer.weight.split(step), layer.bias.split(step), strict=True)
+                            for layer in self.layers], strict=True))
+        parts = [self._members(lo, min(lo + step, e), list(params), state, action)
+                 for lo, params in zip(range(0, e, step), chunks, strict=True)]
         q = parts[0] if len(parts) == 1 else torch.cat(parts)  # [E, 1, M]
         assert q.shape == (e, 1, m), q.shape
         return q.view(self.num_sets, self.per_set, m)  # [q, m, M]
