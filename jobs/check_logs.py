@@ -1,4 +1,4 @@
-"""Job `check_logs`: fail unless every bronze table has rows for day ds.
+"""Job `check_logs`: fail unless every bronze table's raw logs for day ds have landed.
 
 Airflow retries it with a delay, so it plays the part of `wait_for_logs`.
 
@@ -13,23 +13,19 @@ from collections.abc import Sequence
 from pyspark.sql import SparkSession
 
 from jobs.common import parse_job_args
+from jobs.landing import missing_landings
 from jobs.spark import get_spark
-from jobs.tables import BRONZE, ensure_tables, read_partition
 from mtf.config import PipelineConfig
 
 log = logging.getLogger("jobs.check_logs")
 
 
-def missing_partitions(spark: SparkSession, db: str, ds: str) -> list[str]:
-    return [t for t in BRONZE if read_partition(spark, db, t, ds).limit(1).count() == 0]
-
-
 def run(spark: SparkSession, cfg: PipelineConfig, ds: str) -> None:
-    ensure_tables(spark, cfg.storage.database)
-    missing = missing_partitions(spark, cfg.storage.database, ds)
+    missing = missing_landings(spark, cfg, ds)
     if missing:
-        raise RuntimeError(f"logs for ds={ds} not there yet: no rows in {', '.join(missing)}")
-    log.info("all bronze partitions present for %s", ds)
+        raise RuntimeError(f"logs for ds={ds} not landed yet (no _SUCCESS marker): "
+                           f"{', '.join(missing)}")
+    log.info("every bronze table's logs for %s have landed", ds)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,8 +1,10 @@
-"""Job `simulate`: play production for one day and write the bronze logs.
+"""Job `simulate`: play production for one day and land its raw logs.
 
 The day is served by the latest published policy (trained on an earlier day), or by the
-fixed default weights when none is published, with box exploration around it. Each bronze
-table's `ds` partition is replaced atomically, so a rerun gives the same tables.
+fixed default weights when none is published, with box exploration around it. Like an
+upstream log collector, it writes each bronze table's day into the landing zone
+(jobs/landing.py: Parquet + a _SUCCESS marker written last); `validate_logs` checks them
+and loads bronze. A rerun replaces the landed folders with the same rows.
 
     spark-submit jobs/simulate.py --ds 2026-01-01
 """
@@ -17,9 +19,10 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 
 from jobs.common import parse_job_args
+from jobs.landing import write_landing
 from jobs.registry import load_policy, serving_policy
 from jobs.spark import get_spark
-from jobs.tables import BRONZE, ensure_tables, qualified, write_partition
+from jobs.tables import BRONZE, ensure_tables, qualified
 from mtf.config import PipelineConfig
 
 log = logging.getLogger("jobs.simulate")
@@ -48,9 +51,10 @@ def run(spark: SparkSession, cfg: PipelineConfig, ds: str) -> dict[str, int]:
     log.info("simulated %s in %.1fs", ds, time.perf_counter() - t0)
     counts = {}
     for table in BRONZE:
-        counts[table] = write_partition(to_spark(spark, getattr(logs, table), db, table),
-                                        db, table, ds)
-    log.info("rows written: %s", counts)
+        pdf = getattr(logs, table)
+        path = write_landing(to_spark(spark, pdf, db, table), cfg, table, ds)
+        counts[table] = len(pdf)
+        log.info("landed %d rows of %s at %s", len(pdf), table, path)
     return counts
 
 

@@ -1,9 +1,11 @@
 """`mtf`: one command line for every step, the whole day, the demo and analyst SQL.
 
     mtf simulate --ds 2026-01-01          # bronze logs for a day (served by the published policy)
+    mtf validate-logs --ds 2026-01-01     # landed logs -> bronze + quarantine + dq_metrics
     mtf build-state --ds 2026-01-01       # enhanced_state + user_state
     mtf train --ds 2026-01-01             # EnhancedRL from a pinned Delta snapshot
     mtf evaluate|gate|publish|online-metrics --ds 2026-01-01
+    mtf rollback [--version V] --reason "..."  # take a published policy out of service
     mtf run --ds 2026-01-01 [--simulate]  # the whole day in one process (no Airflow)
     mtf demo --days 3                     # N consecutive days through the real Airflow DAGs
     mtf sql "SELECT * FROM mtf.offline_metrics" ["<another query>" ...] [--format json]
@@ -29,14 +31,17 @@ from mtf.config import PROJECT_ROOT, load_config
 STEPS = {
     "simulate": "jobs.simulate",
     "check-logs": "jobs.check_logs",
+    "validate-logs": "jobs.validate_logs",
     "build-state": "jobs.build_enhanced_state",
     "train": "model.train",
     "evaluate": "jobs.evaluate",
     "gate": "mtf.gate",
     "publish": "jobs.publish",
     "online-metrics": "jobs.online_metrics",
+    "rollback": "jobs.rollback",
 }
-DAILY = ["check-logs", "build-state", "train", "evaluate", "gate", "publish", "online-metrics"]
+DAILY = ["check-logs", "validate-logs", "build-state", "train", "evaluate", "gate", "publish",
+         "online-metrics"]
 BIN_DIR = Path(sys.executable).parent
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -55,13 +56,17 @@ def test_demo_prints_the_day_table(day1):
 
 
 def test_tables_after_one_day(day1, e2e_env):
-    rows, reg, online, fw = _sql(
+    rows, reg, online, fw, dq = _sql(
         e2e_env,
         f"SELECT role, metric, value FROM mtf.offline_metrics WHERE ds = '{DAY1}'",
         "SELECT * FROM mtf.policy_registry",
         "SELECT * FROM mtf.online_metrics",
         f"SELECT count(*) AS n, sum(CASE WHEN item_id = -1 THEN 1 END) AS users "
-        f"FROM mtf.fusion_weights WHERE ds = '{DAY1}'")
+        f"FROM mtf.fusion_weights WHERE ds = '{DAY1}'",
+        f"SELECT d.table_name, d.rows_checked, d.rows_failed, b.n AS bronze FROM mtf.dq_metrics d "
+        f"JOIN (SELECT 'raw_requests' AS t, count(*) AS n FROM mtf.raw_requests "
+        f"WHERE ds = '{DAY1}') b ON b.t = d.table_name "
+        f"WHERE d.ds = '{DAY1}' AND d.rule = '_all'")
     metrics = {(r["role"], r["metric"]) for r in rows}
     for role in ("candidate", "current"):
         for m in ("ncis/sigma_0.05", "ncis/sigma_0.1", "mtf_gauc", "sim/uvc", "sim/udt"):
@@ -76,13 +81,21 @@ def test_tables_after_one_day(day1, e2e_env):
     assert [(o["ds"], o["policy_version"]) for o in online] == [(DAY1, "fixed-v0")]
     assert online[0]["uvc"] > 0 and online[0]["users"] > 0
     assert fw[0]["n"] > fw[0]["users"] > 0
+    # validate_logs ran in the DAG: clean simulated logs, all accepted, counts reconciled
+    assert len(dq) == 1 and dq[0]["rows_failed"] == 0
+    assert dq[0]["rows_checked"] == dq[0]["bronze"] > 0
 
 
 def test_next_day_is_served_by_the_published_policy(day1, e2e_env):
     res = _mtf(e2e_env, "simulate", "--ds", DAY2)
     assert res.returncode == 0, res.stderr[-3000:]
-    regs, served = _sql(e2e_env, "SELECT model_version, status FROM mtf.policy_registry",
-                        f"SELECT DISTINCT policy_version FROM mtf.raw_requests WHERE ds = '{DAY2}'")
+    (regs,) = _sql(e2e_env, "SELECT model_version, status FROM mtf.policy_registry")
     reg = regs[0]
     expected = reg["model_version"] if reg["status"] == "published" else "fixed-v0"
-    assert [s["policy_version"] for s in served] == [expected]
+    # the day's raw logs have landed (validate_logs of the next daily run loads them)
+    import pyarrow.parquet as pq
+
+    landed = Path(e2e_env["MTF_WAREHOUSE"]) / "_landing" / "raw_requests" / DAY2
+    assert (landed / "_SUCCESS").exists()
+    served = set(pq.read_table(landed, columns=["policy_version"]).column(0).to_pylist())
+    assert served == {expected}
