@@ -63,6 +63,30 @@ def day_states(spark, cfg):
 
 
 @pytest.mark.spark
+def test_build_state_rerun_gives_identical_tables(spark, cfg):
+    from jobs import build_enhanced_state
+    from jobs.simulate import to_spark
+    from jobs.tables import BRONZE, write_partition
+    from sim import FixedWeightsPolicy, World, simulate_day
+
+    db, ds = cfg.storage.database, "2033-05-10"
+    logs = simulate_day(World.build(cfg.sim, n_users=20), FixedWeightsPolicy(), ds,
+                        explore=True)
+    for t in BRONZE:
+        write_partition(to_spark(spark, getattr(logs, t), db, t), db, t, ds)
+
+    def snapshot():
+        return {t: sorted(map(str, spark.sql(f"SELECT * FROM {db}.{t} WHERE ds = '{ds}'")
+                              .collect())) for t in ("enhanced_state", "user_state")}
+
+    first = build_enhanced_state.run(spark, cfg, ds)
+    before = snapshot()
+    assert first["enhanced_state"] == len(logs.raw_requests) == len(before["enhanced_state"])
+    assert build_enhanced_state.run(spark, cfg, ds) == first
+    assert snapshot() == before
+
+
+@pytest.mark.spark
 def test_interrupted_publish_leaves_no_published_row_and_rerun_completes(
         spark, cfg, day_states, monkeypatch):
     import jobs.publish as publish

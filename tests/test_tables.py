@@ -26,8 +26,9 @@ def test_qualified_rejects_unknown_tables():
 
 def _metrics(spark, ds, n):
     return spark.createDataFrame(
-        [(ds, "dq", "rule", i, 0) for i in range(n)],
-        "ds string, table_name string, rule string, rows_checked bigint, rows_failed bigint")
+        [(ds, "run", "dq", "rule", "soft", i, 0) for i in range(n)],
+        "ds string, run_id string, table_name string, rule string, severity string, "
+        "rows_checked bigint, rows_failed bigint")
 
 
 def test_write_partition_replaces_only_its_day(spark, cfg):
@@ -39,7 +40,8 @@ def test_write_partition_replaces_only_its_day(spark, cfg):
     # rerun of day 1 with different content replaces day 1 only
     write_partition(_metrics(spark, "2030-01-01", 4), db, "dq_metrics", "2030-01-01")
     counts = {r["ds"]: r["n"] for r in spark.sql(
-        f"SELECT ds, count(*) AS n FROM {db}.dq_metrics WHERE ds LIKE '2030-%' GROUP BY ds"
+        f"SELECT ds, count(*) AS n FROM {db}.dq_metrics WHERE ds IN ('2030-01-01', '2030-01-02') "
+        f"GROUP BY ds"
     ).collect()}
     assert counts == {"2030-01-01": 4, "2030-01-02": 2}
 
