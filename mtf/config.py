@@ -102,8 +102,6 @@ class DataConfig:
     """Days of enhanced_state (ending at ds) the trainer reads."""
     eval_fraction: float = 0.2
     """Share of sessions held out (by a stable hash of session_id) for evaluation."""
-    loader_workers: int = 2
-    """Petastorm reader worker threads."""
     shuffle_seed: int = 0
     """Seed of Petastorm's row-group shuffle (combined with the epoch number)."""
 
