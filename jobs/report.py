@@ -183,14 +183,17 @@ def plot_weights(df: pd.DataFrame, path: Path) -> Path | None:
 def plot_online(df: pd.DataFrame, path: Path) -> Path | None:
     if df.empty:
         return None
+    days = sorted(df["ds"].unique())
+    x = {d: i for i, d in enumerate(days)}
     fig, axes = _figure(2, ncols=2)
     for ax, col, title in ((axes[0], "uvc", "UVC per active user"),
                            (axes[1], "udt", "UDT (s) per active user")):
         for version, g in df.groupby("policy_version"):
-            ax.bar(g["ds"], g[col], label=version)
+            ax.bar([x[d] for d in g["ds"]], g[col], label=version)
+        ax.set_xticks(range(len(days)), days)
         ax.set_title(title, fontsize=9)
         ax.tick_params(axis="x", labelrotation=45, labelsize=7)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=6, loc="lower right")
     return _save(fig, path)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -81,6 +82,23 @@ def admin_password(home: Path, timeout: float = 60.0) -> str:
     raise TimeoutError(f"no {path} after {timeout:.0f} s")
 
 
+def stop_group(proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    """SIGTERM the process group of `proc` (started with start_new_session), then SIGKILL."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=timeout)
+            os.killpg(proc.pid, 0)  # children still alive?
+        except subprocess.TimeoutExpired:
+            continue
+        except ProcessLookupError:
+            return
+        time.sleep(2)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Airflow standalone with the project's DAGs; "
                                             "prints the UI's URL and login")
@@ -90,7 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = ui_env(args.port)
     home = Path(env["AIRFLOW_HOME"])
     airflow = str(Path(sys.executable).parent / "airflow")
-    proc = subprocess.Popen([airflow, "standalone"], env=env)
+    # own process group: standalone's scheduler, DAG processor, triggerer and API server
+    # are stopped together when this launcher ends
+    proc = subprocess.Popen([airflow, "standalone"], env=env, start_new_session=True)
     try:
         base = f"http://localhost:{args.port}"
         wait_healthy(base, args.timeout, proc)
@@ -103,12 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_group(proc)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -61,7 +60,7 @@ def _latest_run(home: Path) -> tuple[str, dict[str, str]]:
 @pytest.fixture(scope="module")
 def ui(airflow_home, tmp_root):
     """The API server (UI) on a free port over that home; yields (base URL, password)."""
-    from mtf.airflow_ui import admin_password, free_port, ui_env, wait_healthy
+    from mtf.airflow_ui import admin_password, free_port, stop_group, ui_env, wait_healthy
 
     port = free_port()
     log = (tmp_root / "airflow-ui.log").open("w")
@@ -73,12 +72,7 @@ def ui(airflow_home, tmp_root):
         wait_healthy(base, timeout=180, proc=proc)
         yield base, admin_password(airflow_home)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_group(proc)
         log.close()
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -31,15 +30,6 @@ def _free_port() -> int:
 def _status(webui: int) -> dict:
     with urllib.request.urlopen(f"http://127.0.0.1:{webui}/json/", timeout=5) as r:
         return json.loads(r.read())
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +63,10 @@ def cluster(tmp_root):
             time.sleep(1)
         yield url, webui
     finally:
+        from mtf.airflow_ui import stop_group
+
         for p in reversed(procs):
-            _stop(p)
+            stop_group(p)
 
 
 def _land_empty_logs(cfg, warehouse: Path) -> None:
