@@ -83,20 +83,22 @@ def admin_password(home: Path, timeout: float = 60.0) -> str:
 
 
 def stop_group(proc: subprocess.Popen, timeout: float = 20.0) -> None:
-    """SIGTERM the process group of `proc` (started with start_new_session), then SIGKILL."""
+    """Stop the process group of `proc` (started with start_new_session): SIGTERM, and
+    SIGKILL whatever is still alive after `timeout` seconds."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=timeout)
-            os.killpg(proc.pid, 0)  # children still alive?
-        except subprocess.TimeoutExpired:
-            continue
-        except ProcessLookupError:
-            return
-        time.sleep(2)
+            break
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                try:
+                    os.killpg(proc.pid, 0)  # any member of the group left?
+                except ProcessLookupError:
+                    return
+            time.sleep(0.2)
+    proc.wait()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
