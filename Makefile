@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-fast bench airflow sql lint clean
+.PHONY: install demo test test-fast bench bench-etl airflow sql browser lint clean
 
 install: $(STAMP)
 
@@ -32,11 +32,24 @@ test-fast: install
 bench: install
 	$(PY) bench/bench_learner.py --out bench/results/learner.json
 
+# Airflow standalone (UI, scheduler, DAG processor, triggerer) with the project's DAGs;
+# prints the UI's URL and the generated admin login. Port: MTF_AIRFLOW_PORT (default 8080).
 airflow: install
-	$(VENV)/bin/mtf airflow -- standalone
+	$(PY) -m mtf.airflow_ui
 
+# Interactive Spark SQL shell (pyspark's bin/spark-sql) on the catalog, views (re)created.
+# One-off queries: $(VENV)/bin/mtf sql "SELECT * FROM mtf.v_policy_comparison"
 sql: install
-	@echo 'usage: $(VENV)/bin/mtf sql "SELECT * FROM mtf.offline_metrics"'
+	$(PY) -m jobs.views --shell
+
+# Headless Chromium + chromedriver for tests/test_airflow_ui.py (Debian; needs root).
+browser:
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
+
+# Spark vs DuckDB on one simulated day at 100k and 1M requests (long: minutes per size).
+bench-etl: install
+	$(PY) bench/bench_etl.py --requests 100000 1000000 --out bench/results/etl.json
 
 lint: install
 	$(VENV)/bin/ruff check mtf jobs model sim dags tests
