@@ -6,6 +6,7 @@
     mtf train --ds 2026-01-01             # EnhancedRL from a pinned Delta snapshot
     mtf evaluate|gate|publish|online-metrics --ds 2026-01-01
     mtf rollback [--version V] --reason "..."  # take a published policy out of service
+    mtf experiment --out runs/experiment --ds 2026-11-29  # every learner, simulator truth
     mtf run --ds 2026-01-01 [--simulate]  # the whole day in one process (no Airflow)
     mtf demo --days 3                     # N consecutive days through the real Airflow DAGs
     mtf sql "SELECT * FROM mtf.offline_metrics" ["<another query>" ...] [--format json]
@@ -39,6 +40,7 @@ STEPS = {
     "publish": "jobs.publish",
     "online-metrics": "jobs.online_metrics",
     "rollback": "jobs.rollback",
+    "experiment": "mtf.experiment",
 }
 DAILY = ["check-logs", "validate-logs", "build-state", "train", "evaluate", "gate", "publish",
          "online-metrics"]

@@ -446,19 +446,20 @@ def run(exp: ExperimentConfig, out: Path) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from jobs.tables import validate_ds
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--config", default=str(PROJECT_ROOT / "configs" / "experiment.yaml"),
                    help="experiment YAML (configs/experiment.yaml, configs/experiment_tiny.yaml)")
     p.add_argument("--out", required=True, help="folder for report.md, plot.png, results.json")
-    p.add_argument("--ds", default=dt.datetime.now(dt.UTC).date().isoformat(),
-                   help="partition of experiment_results (default: today, UTC)")
+    p.add_argument("--ds", required=True, type=validate_ds,
+                   help="partition of experiment_results, YYYY-MM-DD (an argument, never "
+                        "the clock: a rerun replaces the same rows)")
     p.add_argument("--no-spark", action="store_true", help="skip the Delta write")
     args = p.parse_args(list(sys.argv[1:] if argv is None else argv))
     from jobs.common import setup_logging
-    from jobs.tables import validate_ds
 
     setup_logging()
-    validate_ds(args.ds)
     exp = ExperimentConfig.from_yaml(args.config)
     result = run(exp, Path(args.out))
     print((Path(args.out) / "report.md").read_text())
