@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -37,3 +39,29 @@ def spark(cfg):
     ensure_tables(session, cfg.storage.database)
     yield session
     session.stop()
+
+
+E2E_DAY1 = "2032-01-01"
+
+
+@pytest.fixture(scope="session")
+def e2e_env(tmp_root) -> dict[str, str]:
+    """Environment of the end-to-end run: its own warehouse, metastore and Airflow home
+    (the embedded Derby metastore admits one JVM at a time, and the session's Spark may
+    hold the shared one)."""
+    root = tmp_root / "e2e"
+    return dict(os.environ, MTF_PROFILE="test", MTF_WAREHOUSE=str(root / "warehouse"),
+                MTF_METASTORE_DIR=str(root / "metastore"), MTF_AIRFLOW_HOME=str(root / "airflow"))
+
+
+@pytest.fixture(scope="session")
+def e2e_day1(e2e_env) -> subprocess.CompletedProcess:
+    """One tiny day through the real Airflow DAGs (`mtf demo --days 1`), shared by the
+    end-to-end checks (tests/test_e2e.py) and the browser test of the UI."""
+    from mtf.config import PROJECT_ROOT
+
+    res = subprocess.run([sys.executable, "-m", "mtf.cli", "demo", "--days", "1", "--start",
+                          E2E_DAY1], cwd=PROJECT_ROOT, text=True, capture_output=True,
+                         timeout=1500, env=e2e_env)
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
+    return res

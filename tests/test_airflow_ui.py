@@ -1,16 +1,14 @@
 """Airflow's web UI in a real (headless Chromium) browser: log in, open the daily DAG, read
 the latest run's task states from the page, save a screenshot.
 
-The run shown is a real mtf_daily run on tiny data. When the session fixtures `e2e_env` /
-`e2e_day1` exist (conftest.py: the end-to-end day that tests/test_e2e.py checks), the UI
-is served from that run's Airflow home, so the day runs once per test session; otherwise
-this module runs its own tiny day first (minutes). Only the API server (UI) is started:
+The run shown is a real mtf_daily run on tiny data: the end-to-end day of the session
+fixtures `e2e_env` / `e2e_day1` (conftest.py, also checked by tests/test_e2e.py), so the
+day runs once per test session. Only the API server (UI) is started:
 the run is already in the metadata DB, and the scheduler has nothing to do.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -19,11 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from mtf.config import PROJECT_ROOT
-
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-DAY = "2034-01-01"
 DAG_ID = "mtf_daily"
 
 
@@ -32,19 +27,9 @@ def airflow_home(request, tmp_root) -> Path:
     """An Airflow home whose metadata DB holds a finished mtf_daily run."""
     if not (CHROMIUM and CHROMEDRIVER):
         pytest.skip("chromium / chromedriver not installed (make browser)")
-    try:
-        env = request.getfixturevalue("e2e_env")
-        request.getfixturevalue("e2e_day1")
-        return Path(env["MTF_AIRFLOW_HOME"])
-    except pytest.FixtureLookupError:
-        pass
-    root = tmp_root / "ui"
-    env = dict(os.environ, MTF_PROFILE="test", MTF_WAREHOUSE=str(root / "warehouse"),
-               MTF_METASTORE_DIR=str(root / "metastore"), MTF_AIRFLOW_HOME=str(root / "airflow"))
-    res = subprocess.run([sys.executable, "-m", "mtf.cli", "demo", "--days", "1", "--start", DAY],
-                         cwd=PROJECT_ROOT, env=env, text=True, capture_output=True, timeout=1500)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    return root / "airflow"
+    env = request.getfixturevalue("e2e_env")
+    request.getfixturevalue("e2e_day1")  # the end-to-end day (conftest.py) is the run shown
+    return Path(env["MTF_AIRFLOW_HOME"])
 
 
 def _latest_run(home: Path) -> tuple[str, dict[str, str]]:

@@ -4,27 +4,18 @@ Petastorm, PyTorch, publish), then the next day is served by the published polic
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import E2E_DAY1
 
 from mtf.config import PROJECT_ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]
 MTF = [sys.executable, "-m", "mtf.cli"]
-DAY1, DAY2 = "2032-01-01", "2032-01-02"
-
-
-@pytest.fixture(scope="module")
-def e2e_env(tmp_root):
-    # its own warehouse and metastore: the embedded Derby metastore admits one JVM at a
-    # time, and the test session's Spark may hold the shared one
-    root = tmp_root / "e2e"
-    return dict(os.environ, MTF_PROFILE="test", MTF_WAREHOUSE=str(root / "warehouse"),
-                MTF_METASTORE_DIR=str(root / "metastore"), MTF_AIRFLOW_HOME=str(root / "airflow"))
+DAY1, DAY2 = E2E_DAY1, "2032-01-02"
 
 
 def _mtf(env, *args: str, timeout: int = 1200) -> subprocess.CompletedProcess:
@@ -41,21 +32,14 @@ def _sql(env, *queries: str) -> list[list[dict]]:
     return [json.loads(ln) for ln in lines]
 
 
-@pytest.fixture(scope="module")
-def day1(e2e_env):
-    res = _mtf(e2e_env, "demo", "--days", "1", "--start", DAY1)
-    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
-    return res
-
-
-def test_demo_prints_the_day_table(day1):
-    out = day1.stdout
+def test_demo_prints_the_day_table(e2e_day1):
+    out = e2e_day1.stdout
     assert DAY1 in out and "fixed-v0" in out and "enhanced_rl-" + DAY1 in out
     for header in ("serving policy", "UVC", "UDT", "NCIS", "MTF-GAUC", "decision"):
         assert header in out
 
 
-def test_tables_after_one_day(day1, e2e_env):
+def test_tables_after_one_day(e2e_day1, e2e_env):
     rows, reg, online, fw, dq = _sql(
         e2e_env,
         f"SELECT role, metric, value FROM mtf.offline_metrics WHERE ds = '{DAY1}'",
@@ -86,7 +70,7 @@ def test_tables_after_one_day(day1, e2e_env):
     assert dq[0]["rows_checked"] == dq[0]["bronze"] > 0
 
 
-def test_next_day_is_served_by_the_published_policy(day1, e2e_env):
+def test_next_day_is_served_by_the_published_policy(e2e_day1, e2e_env):
     res = _mtf(e2e_env, "simulate", "--ds", DAY2)
     assert res.returncode == 0, res.stderr[-3000:]
     (regs,) = _sql(e2e_env, "SELECT model_version, status FROM mtf.policy_registry")
