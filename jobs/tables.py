@@ -57,8 +57,9 @@ _CREATE_RE = re.compile(r"CREATE TABLE IF NOT EXISTS \S+\.(\w+)", re.I)
 
 
 def ensure_tables(spark: SparkSession, db: str) -> None:
-    """Create every missing table (DDL in sql/ddl) with its CHECK constraints. Idempotent;
-    tables that exist are left alone (one catalog call when everything is there)."""
+    """Create every missing table (DDL in sql/ddl) with its CHECK constraints, then the
+    views of sql/views. Idempotent; tables that exist are left alone (one catalog call when
+    everything is there)."""
     spark.sql(f"CREATE DATABASE IF NOT EXISTS {db}")
     existing = {r["tableName"] for r in spark.sql(f"SHOW TABLES IN {db}").collect()}
     for path in sorted(DDL_DIR.glob("*.sql")):
@@ -74,6 +75,9 @@ def ensure_tables(spark: SparkSession, db: str) -> None:
                 if f"delta.constraints.{name}" in props:
                     continue
             spark.sql(stmt)
+    from jobs.views import ensure_views  # the analysts' views over these tables
+
+    ensure_views(spark, db)
 
 
 def table_location(spark: SparkSession, db: str, table: str) -> str:

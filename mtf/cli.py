@@ -4,7 +4,8 @@
     mtf validate-logs --ds 2026-01-01     # landed logs -> bronze + quarantine + dq_metrics
     mtf build-state --ds 2026-01-01       # enhanced_state + user_state
     mtf train --ds 2026-01-01             # EnhancedRL from a pinned Delta snapshot
-    mtf evaluate|gate|publish|online-metrics --ds 2026-01-01
+    mtf evaluate|gate|publish|online-metrics|report --ds 2026-01-01
+    mtf maintenance --ds 2026-01-01       # OPTIMIZE + VACUUM keeping the training window
     mtf rollback [--version V] --reason "..."  # take a published policy out of service
     mtf experiment --out runs/experiment --ds 2026-11-29  # every learner, simulator truth
     mtf run --ds 2026-01-01 [--simulate]  # the whole day in one process (no Airflow)
@@ -39,11 +40,13 @@ STEPS = {
     "gate": "mtf.gate",
     "publish": "jobs.publish",
     "online-metrics": "jobs.online_metrics",
+    "report": "jobs.report",
+    "maintenance": "jobs.maintenance",
     "rollback": "jobs.rollback",
     "experiment": "mtf.experiment",
 }
 DAILY = ["check-logs", "validate-logs", "build-state", "train", "evaluate", "gate", "publish",
-         "online-metrics"]
+         "online-metrics", "report"]
 BIN_DIR = Path(sys.executable).parent
 
 
