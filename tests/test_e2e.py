@@ -39,8 +39,10 @@ def test_demo_prints_the_day_table(e2e_day1):
         assert header in out
 
 
-def test_tables_after_one_day(e2e_day1, e2e_env):
-    rows, reg, online, fw, dq = _sql(
+@pytest.fixture(scope="module")
+def day1_tables(e2e_day1, e2e_env) -> list[list[dict]]:
+    """The day's gold tables, read in one `mtf sql` process (one JVM for both tests)."""
+    return _sql(
         e2e_env,
         f"SELECT role, metric, value FROM mtf.offline_metrics WHERE ds = '{DAY1}'",
         "SELECT * FROM mtf.policy_registry",
@@ -51,6 +53,10 @@ def test_tables_after_one_day(e2e_day1, e2e_env):
         f"JOIN (SELECT 'raw_requests' AS t, count(*) AS n FROM mtf.raw_requests "
         f"WHERE ds = '{DAY1}') b ON b.t = d.table_name "
         f"WHERE d.ds = '{DAY1}' AND d.rule = '_all'")
+
+
+def test_tables_after_one_day(day1_tables):
+    rows, reg, online, fw, dq = day1_tables
     metrics = {(r["role"], r["metric"]) for r in rows}
     for role in ("candidate", "current"):
         for m in ("ncis/sigma_0.05", "ncis/sigma_0.1", "mtf_gauc", "sim/uvc", "sim/udt"):
@@ -70,11 +76,10 @@ def test_tables_after_one_day(e2e_day1, e2e_env):
     assert dq[0]["rows_checked"] == dq[0]["bronze"] > 0
 
 
-def test_next_day_is_served_by_the_published_policy(e2e_day1, e2e_env):
+def test_next_day_is_served_by_the_published_policy(day1_tables, e2e_env):
     res = _mtf(e2e_env, "simulate", "--ds", DAY2)
     assert res.returncode == 0, res.stderr[-3000:]
-    (regs,) = _sql(e2e_env, "SELECT model_version, status FROM mtf.policy_registry")
-    reg = regs[0]
+    reg = day1_tables[1][0]  # the registry after day 1 (simulate does not change it)
     expected = reg["model_version"] if reg["status"] == "published" else "fixed-v0"
     # the day's raw logs have landed (validate_logs of the next daily run loads them)
     import pyarrow.parquet as pq

@@ -439,24 +439,35 @@ def test_too_many_quarantined_fails_naming_table_rule_and_keys(spark, cfg, clean
     assert _count(spark, f"SELECT count(*) FROM {db}.raw_feedback WHERE ds = '{ds}'") == 0
 
 
+DRIFT_DS = "2030-05-03"
+
+
+@pytest.fixture(scope="module")
+def drift_day(spark, cfg, clean):
+    """A clean day landed once; each drift test re-lands raw_requests only."""
+    from jobs.landing import write_landing
+
+    frames = to_frames(spark, cfg, for_day(clean, DRIFT_DS, 2))
+    for t, df in frames.items():
+        write_landing(df, cfg, t, DRIFT_DS)
+    return frames
+
+
 @pytest.mark.parametrize("drift", ["missing", "extra", "retyped"])
-def test_schema_drift_is_a_hard_failure(spark, cfg, clean, drift):
+def test_schema_drift_is_a_hard_failure(spark, cfg, drift_day, drift):
     from jobs.landing import write_landing
     from jobs.validate_logs import ValidationError, run
 
-    ds = "2030-05-03"
-    frames = to_frames(spark, cfg, for_day(clean, ds, 2))
+    req = drift_day["raw_requests"]
     if drift == "missing":
-        frames["raw_requests"] = frames["raw_requests"].drop("hour")
+        req = req.drop("hour")
     elif drift == "extra":
-        frames["raw_requests"] = frames["raw_requests"].withColumn("surprise", F.lit(1))
+        req = req.withColumn("surprise", F.lit(1))
     else:
-        frames["raw_requests"] = frames["raw_requests"].withColumn(
-            "hour", F.col("hour").cast("string"))
-    for t, df in frames.items():
-        write_landing(df, cfg, t, ds)
+        req = req.withColumn("hour", F.col("hour").cast("string"))
+    write_landing(req, cfg, "raw_requests", DRIFT_DS)
     with pytest.raises(ValidationError, match=rf"schema_drift in raw_requests: {drift}"):
-        run(spark, cfg, ds, run_id="r")
+        run(spark, cfg, DRIFT_DS, run_id="r")
 
 
 def test_missing_partition_is_a_hard_failure(spark, cfg):
