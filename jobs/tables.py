@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -42,12 +41,22 @@ def qualified(db: str, table: str) -> str:
     return f"{db}.{table}"
 
 
-def _statements(path: Path, db: str) -> list[str]:
-    text = "\n".join(line for line in path.read_text().splitlines()
-                     if not line.strip().startswith("--"))
+def _statements(text: str, db: str) -> list[str]:
+    text = "\n".join(line for line in text.splitlines() if not line.strip().startswith("--"))
     # statements end with ';' at the end of a line (so ';' inside a comment string is fine)
     return [s.strip().replace("{db}", db) for s in re.split(r";[ \t]*(?:\n|$)", text)
             if s.strip()]
+
+
+def _ddl_units(db: str) -> list[list[str]]:
+    """The statements of each table, in file order. A file that mentions `{bronze}` is a
+    template, stamped once per bronze table (the five quarantine tables share one DDL)."""
+    units = []
+    for path in sorted(DDL_DIR.glob("*.sql")):
+        text = path.read_text()
+        for bronze in (BRONZE if "{bronze}" in text else (None,)):
+            units.append(_statements(text.replace("{bronze}", bronze or ""), db))
+    return units
 
 
 _CONSTRAINT_RE = re.compile(r"ALTER TABLE (\S+) ADD CONSTRAINT (\w+) CHECK", re.I)
@@ -62,8 +71,7 @@ def ensure_tables(spark: SparkSession, db: str) -> None:
     everything is there)."""
     spark.sql(f"CREATE DATABASE IF NOT EXISTS {db}")
     existing = {r["tableName"] for r in spark.sql(f"SHOW TABLES IN {db}").collect()}
-    for path in sorted(DDL_DIR.glob("*.sql")):
-        stmts = _statements(path, db)
+    for stmts in _ddl_units(db):
         m = _CREATE_RE.search(stmts[0]) if stmts else None
         if m and m.group(1) in existing:
             continue
