@@ -92,6 +92,15 @@ def check_batch(batch: dict[str, torch.Tensor], num_sets: int,
     return b, slots
 
 
+def redq_subsets(cfg: EnhancedRLConfig, generator: torch.Generator) -> torch.Tensor | None:
+    """[S, k] random critic indices per set for ensemble_target = 'redq_min', else None
+    (drawn from the learner's own generator, so a resumed run draws the same subsets)."""
+    if cfg.ensemble_target != "redq_min":
+        return None
+    keys = torch.rand(cfg.num_critic_sets, cfg.critics_per_set, generator=generator)
+    return keys.argsort(dim=1)[:, :cfg.redq_subset]
+
+
 def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
     """target <- (1 - tau) target + tau source, parameter by parameter (no buffers here)."""
     with torch.no_grad():
@@ -152,12 +161,8 @@ class EnhancedRL:
 
     # --- critic ---------------------------------------------------------------------------
     def _redq_subsets(self) -> torch.Tensor | None:
-        """[S, k] random critic indices per set for ensemble_target = 'redq_min', else None."""
-        cfg = self.cfg
-        if cfg.ensemble_target != "redq_min":
-            return None
-        keys = torch.rand(cfg.num_critic_sets, cfg.critics_per_set, generator=self.generator)
-        return keys.argsort(dim=1)[:, :cfg.redq_subset].to(self.device)  # [S, k]
+        subsets = redq_subsets(self.cfg, self.generator)
+        return None if subsets is None else subsets.to(self.device)  # [S, k]
 
     @torch.no_grad()
     def _critic_target(self, batch: dict[str, torch.Tensor], b: int, slots: int

@@ -21,7 +21,7 @@ import time
 import torch
 
 from model.config import EnhancedRLConfig
-from model.enhanced_rl import frozen, soft_update
+from model.enhanced_rl import frozen, redq_subsets, soft_update
 from model.learners.base import FitContext, Fitted, record, torch_policy_fn
 from model.learners.data import TrainData, minibatches
 from model.losses import actor_loss, box_penalty, critic_loss, list_td_target, target_multiplier
@@ -57,13 +57,6 @@ class UnifiedRLLearner:
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.step = 0
 
-    def _redq_subsets(self) -> torch.Tensor | None:
-        cfg = self.cfg
-        if cfg.ensemble_target != "redq_min":
-            return None
-        keys = torch.rand(cfg.num_critic_sets, cfg.critics_per_set, generator=self.generator)
-        return keys.argsort(dim=1)[:, :cfg.redq_subset]
-
     def update(self, b: dict[str, torch.Tensor]) -> dict[str, float]:
         """One critic step, an actor step every `actor_delay` calls, soft target updates."""
         cfg = self.cfg
@@ -75,7 +68,7 @@ class UnifiedRLLearner:
             nq = self.critic_target(b["next_state"], na).unsqueeze(-1)  # [S, m, B, 1]
             y = list_td_target(b["reward"].unsqueeze(-1), one, nq, phi.unsqueeze(-1),
                                (1.0 - b["done"]).unsqueeze(-1), b["done"], cfg.gamma,
-                               redq_subsets=self._redq_subsets())  # [S, m, B]
+                               redq_subsets=redq_subsets(cfg, self.generator))  # [S, m, B]
         q = self.critic(b["state"], b["action"]).unsqueeze(-1)  # [S, m, B, 1]
         loss = critic_loss(q, one, y)
         self.critic_opt.zero_grad(set_to_none=True)
