@@ -59,10 +59,29 @@ def _ddl_units(db: str) -> list[list[str]]:
     return units
 
 
-_CONSTRAINT_RE = re.compile(r"ALTER TABLE (\S+) ADD CONSTRAINT (\w+) CHECK", re.I)
-
-
+_CONSTRAINT_RE = re.compile(r"ALTER TABLE (\S+) ADD CONSTRAINT (\w+) CHECK \((.*)\)\s*$",
+                            re.I | re.S)
 _CREATE_RE = re.compile(r"CREATE TABLE IF NOT EXISTS \S+\.(\w+)", re.I)
+_TBLPROPS_RE = re.compile(r"TBLPROPERTIES\s*\((.*)\)\s*$", re.I | re.S)
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _create_with_constraints(create: str, checks: list[tuple[str, str]]) -> str:
+    """The CREATE statement with its CHECK constraints as `delta.constraints.<name>` table
+    properties: that is how Delta stores an added constraint, and on a new (empty) table it
+    is the same table as CREATE + ALTER ... ADD CONSTRAINT, without the scan and the commit
+    each ALTER costs (two dozen of them made a fresh catalog take about 40 s longer)."""
+    if not checks:
+        return create
+    props = ", ".join(f"{_sql_string('delta.constraints.' + n)} = {_sql_string(e)}"
+                      for n, e in checks)
+    m = _TBLPROPS_RE.search(create)
+    if m:
+        return f"{create[:m.start(1)]}{m.group(1)}, {props}{create[m.end(1):]}"
+    return f"{create}\nTBLPROPERTIES ({props})"
 
 
 def ensure_tables(spark: SparkSession, db: str) -> None:
@@ -71,18 +90,16 @@ def ensure_tables(spark: SparkSession, db: str) -> None:
     everything is there)."""
     spark.sql(f"CREATE DATABASE IF NOT EXISTS {db}")
     existing = {r["tableName"] for r in spark.sql(f"SHOW TABLES IN {db}").collect()}
-    for stmts in _ddl_units(db):
-        m = _CREATE_RE.search(stmts[0]) if stmts else None
+    for create, *rest in _ddl_units(db):
+        m = _CREATE_RE.search(create)
         if m and m.group(1) in existing:
             continue
-        for stmt in stmts:
-            m = _CONSTRAINT_RE.match(stmt)
-            if m:
-                table, name = m.group(1), m.group(2).lower()
-                props = {r["key"] for r in spark.sql(f"SHOW TBLPROPERTIES {table}").collect()}
-                if f"delta.constraints.{name}" in props:
-                    continue
-            spark.sql(stmt)
+        checks = [(c.group(2).lower(), c.group(3).strip()) for s in rest
+                  if (c := _CONSTRAINT_RE.match(s))]
+        spark.sql(_create_with_constraints(create, checks))
+        for stmt in rest:
+            if not _CONSTRAINT_RE.match(stmt):
+                spark.sql(stmt)
     from jobs.views import ensure_views  # the analysts' views over these tables
 
     ensure_views(spark, db)

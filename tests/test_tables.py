@@ -78,3 +78,30 @@ def test_ensure_tables_is_idempotent(spark, cfg):
     ensure_tables(spark, cfg.storage.database)
     names = {r["tableName"] for r in spark.sql(f"SHOW TABLES IN {cfg.storage.database}").collect()}
     assert set(TABLES) <= names
+
+
+def test_constraints_fold_into_the_create_statement():
+    from jobs.tables import _create_with_constraints
+
+    create = "CREATE TABLE IF NOT EXISTS d.t (x INT) USING DELTA\nTBLPROPERTIES ('a' = 'b')"
+    out = _create_with_constraints(create, [("pos", "x > 0"), ("v", "s IN ('a', 'b')")])
+    assert out == ("CREATE TABLE IF NOT EXISTS d.t (x INT) USING DELTA\nTBLPROPERTIES ('a' = "
+                   "'b', 'delta.constraints.pos' = 'x > 0', "
+                   "'delta.constraints.v' = 's IN (\\'a\\', \\'b\\')')")
+    assert _create_with_constraints("CREATE TABLE t (x INT)", [("p", "x > 0")]) == (
+        "CREATE TABLE t (x INT)\nTBLPROPERTIES ('delta.constraints.p' = 'x > 0')")
+    assert _create_with_constraints(create, []) == create
+
+
+def test_every_ddl_constraint_is_on_the_fresh_table(spark, cfg):
+    """What ensure_tables created equals what the DDL's ALTER ... ADD CONSTRAINT says."""
+    from jobs.tables import _CONSTRAINT_RE, _CREATE_RE, _ddl_units
+
+    db = cfg.storage.database
+    for create, *rest in _ddl_units(db):
+        table = f"{db}.{_CREATE_RE.search(create).group(1)}"
+        want = {f"delta.constraints.{m.group(2).lower()}": m.group(3).strip()
+                for s in rest if (m := _CONSTRAINT_RE.match(s))}
+        props = {r["key"]: r["value"] for r in spark.sql(f"SHOW TBLPROPERTIES {table}").collect()
+                 if r["key"].startswith("delta.constraints.")}
+        assert props == want, table
