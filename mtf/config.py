@@ -37,6 +37,11 @@ class SparkConfig:
     """spark.sql.shuffle.partitions: small for one machine, raise on a cluster."""
     driver_memory: str = "4g"
     """Driver memory for local runs."""
+    listing_parallelism: int = 8
+    """spark.sql.sources.parallelPartitionDiscovery.parallelism: tasks that list a table's
+    folders (VACUUM, partition discovery). Spark's default, 10000, made each VACUUM of a tiny
+    table take a minute of task scheduling on two cores; raise it on a cluster for tables
+    with tens of thousands of folders."""
     driver_java_options: str = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
     """Extra driver JVM options. The default (C1 JIT only, serial GC) starts short local jobs
     about a third faster; clear it for long jobs on big data."""

@@ -31,6 +31,8 @@ def spark_conf(cfg: PipelineConfig) -> dict[str, str]:
         "spark.driver.extraJavaOptions":
             f"-Dderby.system.home={metastore} {cfg.spark.driver_java_options}".strip(),
         "spark.sql.shuffle.partitions": str(cfg.spark.shuffle_partitions),
+        "spark.sql.sources.parallelPartitionDiscovery.parallelism":
+            str(cfg.spark.listing_parallelism),
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.ui.enabled": "false",
