@@ -29,11 +29,12 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, TaskGroup
 
-from mtf.airflow_tasks import DEFAULT_ARGS, cli_step, dag_params, spark_job
+from mtf.airflow_tasks import DEFAULT_ARGS, cli_step, dag_params, landing_sensor, spark_job
 
 DOCS = {
-    "wait_for_logs": "Fails (and is retried) until every raw log of the day has landed "
-                     "(a `_SUCCESS` marker per table).",
+    "wait_for_logs": "Sensor (reschedule mode, no Spark): waits until every raw log of the "
+                     "day has landed (a `_SUCCESS` marker per table); fails after "
+                     "`quality.landing_timeout_h`.",
     "validate_logs": "Checks the day's logs against declared rules: hard rules fail the run, "
                      "rows breaking soft rules go to `<table>_quarantine`; counts land in "
                      "`dq_metrics`. Writes the bronze tables.",
@@ -68,7 +69,7 @@ with DAG(
     doc_md=__doc__,
 ) as dag:
     with TaskGroup("ingest", prefix_group_id=False, tooltip="logs landed and validated"):
-        wait_for_logs = spark_job("wait_for_logs", "check_logs", doc_md=DOCS["wait_for_logs"])
+        wait_for_logs = landing_sensor("wait_for_logs", doc_md=DOCS["wait_for_logs"])
         validate = spark_job("validate_logs", "validate_logs", doc_md=DOCS["validate_logs"])
     with TaskGroup("learn", prefix_group_id=False, tooltip="training rows and training"):
         build = spark_job("build_enhanced_state", "build_enhanced_state",

@@ -1,8 +1,8 @@
-"""Job `check_logs`: fail unless every bronze table's raw logs for day ds have landed.
+"""Step `check-logs`: have every bronze table's raw logs for day ds landed?
 
-Airflow retries it with a delay, so it plays the part of `wait_for_logs`.
-
-    spark-submit jobs/check_logs.py --ds 2026-01-01
+No Spark: it looks for the `_SUCCESS` markers through fsspec (jobs/landing.py). Airflow's
+`wait_for_logs` sensor pokes the same function (`logs_landed`) until it is true or the
+sensor times out; `mtf check-logs --ds D` fails (exit 1) while something is missing.
 """
 
 from __future__ import annotations
@@ -10,27 +10,33 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from pyspark.sql import SparkSession
-
 from jobs.common import parse_job_args
 from jobs.landing import missing_landings
-from jobs.spark import get_spark
-from mtf.config import PipelineConfig
+from mtf.config import PipelineConfig, load_config
 
 log = logging.getLogger("jobs.check_logs")
 
 
-def run(spark: SparkSession, cfg: PipelineConfig, ds: str) -> None:
-    missing = missing_landings(spark, cfg, ds)
+def run(cfg: PipelineConfig, ds: str) -> None:
+    missing = missing_landings(cfg, ds)
     if missing:
         raise RuntimeError(f"logs for ds={ds} not landed yet (no _SUCCESS marker): "
                            f"{', '.join(missing)}")
     log.info("every bronze table's logs for %s have landed", ds)
 
 
+def logs_landed(ds: str, profile: str) -> bool:
+    """The sensor's poke: True when all five markers are there (logs what is missing)."""
+    missing = missing_landings(load_config(profile), ds)
+    if missing:
+        log.info("waiting for the logs of %s: no _SUCCESS marker yet for %s", ds,
+                 ", ".join(missing))
+    return not missing
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args, cfg = parse_job_args(__doc__.splitlines()[0], argv)
-    run(get_spark(cfg, f"mtf-check-logs-{args.ds}"), cfg, args.ds)
+    run(cfg, args.ds)
     return 0
 
 

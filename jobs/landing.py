@@ -6,8 +6,10 @@ is written last (Spark's output committer does it at job commit), so a writer ki
 half-way leaves a folder without a marker that nobody reads, and the rerun replaces it.
 `validate_logs` reads only marked folders, checks them and writes bronze + quarantine.
 
-Paths go through Hadoop's FileSystem, so the same code works on a local disk and on an
-object store (s3a://, abfss://, gs://) given the connector on the classpath.
+Spark reads and writes the folders through Hadoop's FileSystem, and the markers are checked
+through fsspec (no JVM: Airflow's `wait_for_logs` sensor pokes them cheaply), so the same
+code works on a local disk and on an object store (s3a://, abfss://, gs://) given the Hadoop
+connector on Spark's classpath and the fsspec implementation (s3fs, adlfs, gcsfs) installed.
 """
 
 from __future__ import annotations
@@ -26,19 +28,13 @@ def landing_path(cfg: PipelineConfig, table: str, ds: str) -> str:
     return f"{cfg.storage.landing_path()}/{table}/{validate_ds(ds)}"
 
 
-def _exists(spark: SparkSession, path: str) -> bool:
-    jvm = spark.sparkContext._jvm
-    p = jvm.org.apache.hadoop.fs.Path(path)
-    return p.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(p)
+def missing_landings(cfg: PipelineConfig, ds: str) -> list[str]:
+    """The bronze tables whose day folder is not complete yet (no marker), in BRONZE order."""
+    import fsspec
 
-
-def is_landed(spark: SparkSession, cfg: PipelineConfig, table: str, ds: str) -> bool:
-    """True when the day's folder of `table` is complete (its marker is there)."""
-    return _exists(spark, f"{landing_path(cfg, table, ds)}/{MARKER}")
-
-
-def missing_landings(spark: SparkSession, cfg: PipelineConfig, ds: str) -> list[str]:
-    return [t for t in BRONZE if not is_landed(spark, cfg, t, ds)]
+    fs, root = fsspec.core.url_to_fs(cfg.storage.landing_path())
+    validate_ds(ds)
+    return [t for t in BRONZE if not fs.exists(f"{root}/{t}/{ds}/{MARKER}")]
 
 
 def write_landing(df: DataFrame, cfg: PipelineConfig, table: str, ds: str) -> str:

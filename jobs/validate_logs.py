@@ -367,7 +367,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, ds: str, run_id: str | None = 
     db = cfg.storage.database
     run_id = run_id or default_run_id(ds)
     ensure_tables(spark, db)
-    missing = missing_landings(spark, cfg, ds)
+    missing = missing_landings(cfg, ds)
     if missing:
         raise ValidationError(f"missing_partition: no complete landed logs for ds={ds} in "
                               f"{', '.join(missing)}")

@@ -105,6 +105,30 @@ def spark_job(task_id: str, job: str, args: list[str] | None = None, **kwargs):
     )
 
 
+def logs_landed(ds: str, profile: str) -> bool:
+    """The wait_for_logs poke (imports the job module only when it runs, not at parse time)."""
+    from jobs.check_logs import logs_landed as poke
+
+    return poke(ds, profile)
+
+
+def landing_sensor(task_id: str, **kwargs):
+    """A PythonSensor (reschedule mode) that pokes `logs_landed` for the day: no Spark, and
+    no worker slot held while upstream is late."""
+    from airflow.providers.standard.sensors.python import PythonSensor
+
+    q = load_config().quality
+    return PythonSensor(
+        task_id=task_id,
+        python_callable=logs_landed,
+        op_kwargs={"ds": DS, "profile": PROFILE},
+        mode="reschedule",
+        poke_interval=q.landing_poke_s,
+        timeout=q.landing_timeout_h * 3600,
+        **kwargs,
+    )
+
+
 def cli_step(task_id: str, subcommand: str, **kwargs):
     """A BashOperator running `mtf <subcommand> --ds <day> --profile <profile>`."""
     from airflow.providers.standard.operators.bash import BashOperator

@@ -122,6 +122,11 @@ class QualityConfig:
     """Soft rule: a watch time above this (or NaN/inf) is absurd."""
     valid_watch_s: float = 10.0
     """`valid` must equal (watch_time_s > this) (mtf.schema.VALID_WATCH_SECONDS)."""
+    landing_poke_s: int = 300
+    """Airflow's wait_for_logs sensor checks the landing markers this often (reschedule mode:
+    no worker slot is held between checks)."""
+    landing_timeout_h: float = 12.0
+    """The sensor fails (and the day with it) when the logs have not landed after this long."""
 
 
 @dataclass

@@ -56,7 +56,11 @@ def test_daily_dag_order_groups_and_operators(dagbag):
     cli_tasks = {"train", "gate"}
     for t in dag.tasks:
         kind = type(t).__name__
-        if t.task_id in cli_tasks:
+        if t.task_id == "wait_for_logs":  # a sensor that pokes the markers, no Spark
+            assert kind == "PythonSensor" and t.mode == "reschedule"
+            assert t.op_kwargs == {"ds": "{{ params.ds or ds }}", "profile": "{{ params.profile }}"}
+            assert t.timeout == 12 * 3600 and t.poke_interval == 300
+        elif t.task_id in cli_tasks:
             assert kind == "BashOperator", t.task_id
             assert "--ds {{ params.ds or ds }} --profile {{ params.profile }}" in t.bash_command
         else:
