@@ -102,9 +102,17 @@ class ExperimentConfig:
     """Ground truth and offline metrics."""
     torch_threads: int = 1
     """torch.set_num_threads for the run (the machine is shared)."""
+    train_seeds: tuple[int, ...] = ()
+    """Training seeds: each learner with a `seed` in its config is fitted once per seed on
+    the same logs (CIs over training randomness, `*_delta_pct_train` rows); the ground truth
+    per evaluation seed is then the mean over the fits, the offline metrics are of the
+    first fit. Empty: one fit with the configured seed."""
 
     def __post_init__(self) -> None:
         self.learners = tuple(self.learners)
+        self.train_seeds = tuple(int(s) for s in self.train_seeds)
+        if len(set(self.train_seeds)) != len(self.train_seeds):
+            raise ValueError(f"train_seeds must be distinct, got {self.train_seeds}")
         if not _RUN_ID_RE.match(self.run_id):
             raise ValueError(f"run_id must match {_RUN_ID_RE.pattern}, got {self.run_id!r}")
         unknown = set(self.learners) - set(ALL_LEARNERS)
@@ -193,11 +201,23 @@ def _day(start: str, k: int) -> str:
     return (dt.date.fromisoformat(start) + dt.timedelta(days=k)).isoformat()
 
 
-def _learner(name: str, exp: ExperimentConfig, cfg: PipelineConfig):
+def _learner(name: str, exp: ExperimentConfig, cfg: PipelineConfig, seed: int | None = None):
+    """Learner `name` with the experiment's config; `seed` (if given and the config has
+    one) replaces its training seed."""
     from model.learners import build_learner
 
     base = cfg.rl if name in ("unified_rl", "enhanced_rl") else None
-    return build_learner(name, exp.params.get(name, {}), base)
+    params = dict(exp.params.get(name, {}))
+    if seed is not None and _seeded(name):
+        params["seed"] = seed
+    return build_learner(name, params, base)
+
+
+def _seeded(name: str) -> bool:
+    """Whether learner `name`'s config has a training seed."""
+    from model.learners import CONFIGS
+
+    return "seed" in {f.name for f in dataclasses.fields(CONFIGS[name])}
 
 
 def generate_data(exp: ExperimentConfig, cfg: PipelineConfig, ctx) -> tuple[Any, list[str]]:
@@ -278,10 +298,15 @@ def summarise(per_learner: dict[str, dict[str, Any]], baseline: dict[str, list[f
     for name, r in per_learner.items():
         k = len(r["truth"]["uvc"])
         vals: list[tuple[str, tuple[float, ...], int]] = []
+        fits = r.get("truth_by_fit", [])
         for m in ("uvc", "udt"):
             pct = [100.0 * (x - b) / b for x, b in zip(r["truth"][m], baseline[m])]
             vals += [(f"sim/{m}", mean_ci(r["truth"][m]), k),
                      (f"sim/{m}_delta_pct", mean_ci(pct), k)]
+            if len(fits) > 1:  # one value per training seed: its mean change over eval seeds
+                per_fit = [float(np.mean([100.0 * (x - b) / b for x, b in
+                                          zip(f[m], baseline[m])])) for f in fits]
+                vals.append((f"sim/{m}_delta_pct_train", mean_ci(per_fit), len(fits)))
         vals += [("ncis", r["offline"]["ncis"], r["offline"]["units"]),
                  ("mtf_gauc", (r["offline"]["mtf_gauc"],), r["offline"]["pairs"]),
                  ("fit/seconds", (r["fit_seconds"],), 1), ("fit/steps", (r["fit_steps"],), 1)]
@@ -336,6 +361,16 @@ def report_markdown(exp: ExperimentConfig, rows: list[dict[str, Any]],
             f"| {cell(n, 'sim/udt_delta_pct')} | {cell(n, 'ncis')} "
             f"| {_fmt(by[(n, 'mtf_gauc')]['value'], 4)} "
             f"| {_fmt(by[(n, 'fit/seconds')]['value'], 0)} |")
+    if any(m == "sim/uvc_delta_pct_train" for _, m in by):
+        lines += ["", "Over training seeds (each value: one fit's mean change over the "
+                  "evaluation seeds; 95% t-interval over the fits):", "",
+                  "| learner | fits | dUVC % vs fixed [95% CI] | dUDT % vs fixed [95% CI] |",
+                  "|---|---|---|---|"]
+        for n in names:
+            if (n, "sim/uvc_delta_pct_train") in by:
+                lines.append(f"| {n} | {by[(n, 'sim/uvc_delta_pct_train')]['n']} "
+                             f"| {cell(n, 'sim/uvc_delta_pct_train')} "
+                             f"| {cell(n, 'sim/udt_delta_pct_train')} |")
     lines += ["", "Rank correlation across the policies of the offline metric with the "
               "simulator's ground truth (mean over seeds):", "",
               "| offline metric | truth | Spearman | Kendall |", "|---|---|---|---|"]
@@ -532,16 +567,24 @@ def run(exp: ExperimentConfig, out: Path) -> dict[str, Any]:
     baseline = ground_truth(FixedWeightsPolicy(), exp, cfg)
     per: dict[str, dict[str, Any]] = {}
     for name in exp.learners:
-        t1 = time.perf_counter()
-        learner = _learner(name, exp, cfg)
-        fitted = learner.fit(train, ctx)
-        fit_s = time.perf_counter() - t1
-        per[name] = {"level": learner.level, "fit_seconds": fit_s,
-                     "fit_steps": fitted.info.get("steps", 0.0),
-                     "truth": ground_truth(fitted.policy, exp, cfg),
-                     "offline": offline_metrics(fitted.policy, held, exp, cfg.rl.gamma),
-                     "final_losses": {k: float(np.mean(v[-50:])) for k, v in
-                                      fitted.history.items()}}
+        fits: list[dict[str, list[float]]] = []
+        for ts in exp.train_seeds or (None,):
+            t1 = time.perf_counter()
+            learner = _learner(name, exp, cfg, ts)
+            fitted = learner.fit(train, ctx)
+            fit_s = time.perf_counter() - t1
+            fits.append(ground_truth(fitted.policy, exp, cfg))
+            if len(fits) == 1:
+                per[name] = {"level": learner.level, "fit_seconds": fit_s,
+                             "fit_steps": fitted.info.get("steps", 0.0),
+                             "offline": offline_metrics(fitted.policy, held, exp, cfg.rl.gamma),
+                             "final_losses": {k: float(np.mean(v[-50:])) for k, v in
+                                              fitted.history.items()}}
+            if not _seeded(name):
+                break  # nothing random to vary (fixed)
+        per[name]["truth"] = {m: [float(np.mean(v)) for v in zip(*(f[m] for f in fits))]
+                              for m in ("uvc", "udt")}
+        per[name]["truth_by_fit"] = fits
         log.info("%s: fit %.0f s, UVC %.3f, NCIS %.3f", name, fit_s,
                  np.mean(per[name]["truth"]["uvc"]), per[name]["offline"]["ncis"][0])
     rows, corr = summarise(per, baseline)
@@ -553,6 +596,7 @@ def run(exp: ExperimentConfig, out: Path) -> dict[str, Any]:
     plot(rows, out / "plot.png")
     result = {"config": exp.to_dict(), "meta": meta, "rows": rows, "rank_correlations": corr,
               "per_seed": {n: r["truth"] for n, r in per.items()}, "baseline_fixed": baseline,
+              "per_train_seed": {n: r["truth_by_fit"] for n, r in per.items()},
               "final_losses": {n: r["final_losses"] for n, r in per.items()}}
     (out / "results.json").write_text(json.dumps(result, indent=1, default=float))
     return result

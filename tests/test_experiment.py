@@ -77,3 +77,25 @@ def test_tiny_experiment_end_to_end(spark, cfg, tmp_path):
     assert len(spark.sql(q).collect()) == n_rows
     assert spark.sql(f"SELECT count(*) AS c FROM {db}.experiment_results WHERE ds = '{ds}'"
                      ).first()["c"] == n_rows + 3
+
+
+def test_training_seeds_give_one_fit_each_and_a_ci_over_them(tmp_path):
+    from mtf.experiment import DataPlan, EvalPlan, ExperimentConfig, run
+
+    exp = ExperimentConfig(run_id="seeds", profile="test", sim={"n_users": 40},
+                           rl={"steps": 10, "batch_size": 16}, learners=("fixed", "unified_rl"),
+                           train_seeds=(0, 1), data=DataPlan(days=1, behaviour="fixed"),
+                           eval=EvalPlan(seeds=(101, 102), users=30, n_boot=5))
+    res = run(exp, tmp_path)
+    fits = res["per_train_seed"]
+    assert len(fits["fixed"]) == 1 and len(fits["unified_rl"]) == 2
+    assert fits["unified_rl"][0] != fits["unified_rl"][1]  # the seed changes the policy
+    mean = [float(np.mean(v)) for v in zip(*(f["uvc"] for f in fits["unified_rl"]))]
+    assert res["per_seed"]["unified_rl"]["uvc"] == pytest.approx(mean)
+    rows = {(r["learner"], r["metric"]): r for r in res["rows"]}
+    train = rows[("unified_rl", "sim/uvc_delta_pct_train")]
+    assert train["n"] == 2 and train["ci_low"] <= train["value"] <= train["ci_high"]
+    assert ("fixed", "sim/uvc_delta_pct_train") not in rows
+    assert "Over training seeds" in (tmp_path / "report.md").read_text()
+    with pytest.raises(ValueError, match="distinct"):
+        ExperimentConfig(train_seeds=(1, 1))
