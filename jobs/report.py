@@ -237,11 +237,8 @@ def render_report(data: ReportData, out_dir: Path) -> Path:
 
 
 def reports_dir(cfg: PipelineConfig, ds: str) -> Path:
-    """<warehouse>/_reports/<ds> (a local or mounted path: the report is for people)."""
-    warehouse = cfg.storage.warehouse_path()
-    if "://" in warehouse:
-        raise ValueError(f"reports are written to a local path; warehouse is {warehouse}")
-    return Path(warehouse) / "_reports" / validate_ds(ds)
+    """<local_dir>/_reports/<ds> (a local or mounted path: the report is for people)."""
+    return Path(cfg.storage.reports_path()) / validate_ds(ds)
 
 
 def run(spark: SparkSession, cfg: PipelineConfig, ds: str) -> Path:

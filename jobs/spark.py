@@ -26,7 +26,7 @@ def _under_spark_submit() -> bool:
 
 def get_spark(cfg: PipelineConfig, app_name: str = "mtf") -> SparkSession:
     """Return a Delta-enabled, catalog-backed SparkSession (database cfg.storage.database)."""
-    if not cfg.storage.warehouse_path().startswith(("s3", "abfs", "gs:", "hdfs")):
+    if not cfg.storage.is_remote():
         Path(cfg.storage.warehouse_path()).mkdir(parents=True, exist_ok=True)
     metastore = cfg.storage.metastore_path()
     Path(metastore).mkdir(parents=True, exist_ok=True)

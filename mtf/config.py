@@ -7,6 +7,8 @@ environment, so that Airflow connections / cluster settings never live in the re
 
     MTF_WAREHOUSE      warehouse root (local path; object-store URI on a cluster)
     MTF_METASTORE_DIR  where the embedded (Derby) Hive metastore lives (local only)
+    MTF_LOCAL_DIR      local or mounted folder for artifacts and reports (required when the
+                       warehouse is an object-store URI)
     MTF_SPARK_MASTER   Spark master for jobs started outside spark-submit
 
 The resolved config is saved next to every artifact (`to_dict`).
@@ -54,26 +56,40 @@ class StorageConfig:
     warehouse: str = "warehouse"
     """Warehouse root; relative paths are resolved against the project root."""
     metastore_dir: str = ""
-    """Embedded Hive metastore directory; empty = <warehouse>/_metastore."""
+    """Embedded Hive metastore directory; empty = <local_dir>/_metastore."""
+    local_dir: str = ""
+    """Local or mounted (shared) folder for what is written with plain file I/O: model
+    artifacts, reports and the embedded metastore. Empty = the warehouse, which must then be
+    a local path; required when the warehouse is a URI (s3a://, abfss://, gs://, file://)."""
     database: str = "mtf"
     """Catalog database that holds every table."""
 
     def warehouse_path(self) -> str:
+        """The warehouse as Spark sees it: a URI as given, or an absolute local path."""
         w = os.environ.get("MTF_WAREHOUSE", self.warehouse)
         if "://" in w:
             return w
         p = Path(w)
         return str(p if p.is_absolute() else (PROJECT_ROOT / p).resolve())
 
+    def is_remote(self) -> bool:
+        """True when the warehouse is a URI (tables and landing go through Hadoop/fsspec)."""
+        return "://" in self.warehouse_path()
+
+    def local_path(self) -> str:
+        d = os.environ.get("MTF_LOCAL_DIR", self.local_dir)
+        if d:
+            p = Path(d)
+            return str(p if p.is_absolute() else (PROJECT_ROOT / p).resolve())
+        if self.is_remote():
+            raise ValueError(f"the warehouse is {self.warehouse_path()}: set MTF_LOCAL_DIR (or "
+                             "storage.local_dir) to a local or mounted folder for artifacts, "
+                             "reports and the metastore")
+        return self.warehouse_path()
+
     def metastore_path(self) -> str:
         m = os.environ.get("MTF_METASTORE_DIR", self.metastore_dir)
-        if m:
-            return str(Path(m).resolve())
-        w = self.warehouse_path()
-        if "://" in w:
-            raise ValueError("set MTF_METASTORE_DIR (or storage.metastore_dir) with a "
-                             "remote warehouse")
-        return str(Path(w) / "_metastore")
+        return str(Path(m).resolve()) if m else str(Path(self.local_path()) / "_metastore")
 
     def landing_path(self) -> str:
         """Where upstream lands the raw daily logs: <landing>/<bronze table>/<ds>/ as Parquet
@@ -82,7 +98,11 @@ class StorageConfig:
 
     def artifacts_path(self) -> str:
         """Where model artifacts live (checkpoints, exported actors, eval/gate records)."""
-        return str(Path(self.warehouse_path()) / "_artifacts")
+        return str(Path(self.local_path()) / "_artifacts")
+
+    def reports_path(self) -> str:
+        """Where the nightly HTML reports are written (<local_dir>/_reports/<ds>/)."""
+        return str(Path(self.local_path()) / "_reports")
 
 
 @dataclass

@@ -48,10 +48,13 @@ E2E_DAY1 = "2032-01-01"
 def e2e_env(tmp_root) -> dict[str, str]:
     """Environment of the end-to-end run: its own warehouse, metastore and Airflow home
     (the embedded Derby metastore admits one JVM at a time, and the session's Spark may
-    hold the shared one)."""
+    hold the shared one). The warehouse is given as a URI, as an object store's would be
+    (tables and landed logs go through Hadoop's FileSystem and fsspec, never local paths);
+    artifacts and reports go to the local folder MTF_LOCAL_DIR."""
     root = tmp_root / "e2e"
-    return dict(os.environ, MTF_PROFILE="test", MTF_WAREHOUSE=str(root / "warehouse"),
-                MTF_METASTORE_DIR=str(root / "metastore"), MTF_AIRFLOW_HOME=str(root / "airflow"))
+    return dict(os.environ, MTF_PROFILE="test", MTF_WAREHOUSE=f"file://{root / 'warehouse'}",
+                MTF_LOCAL_DIR=str(root / "local"), MTF_METASTORE_DIR=str(root / "metastore"),
+                MTF_AIRFLOW_HOME=str(root / "airflow"))
 
 
 @pytest.fixture(scope="session")

@@ -52,11 +52,12 @@ def day1_tables(e2e_day1, e2e_env) -> list[list[dict]]:
         f"SELECT d.table_name, d.rows_checked, d.rows_failed, b.n AS bronze FROM mtf.dq_metrics d "
         f"JOIN (SELECT 'raw_requests' AS t, count(*) AS n FROM mtf.raw_requests "
         f"WHERE ds = '{DAY1}') b ON b.t = d.table_name "
-        f"WHERE d.ds = '{DAY1}' AND d.rule = '_all'")
+        f"WHERE d.ds = '{DAY1}' AND d.rule = '_all'",
+        "DESCRIBE DETAIL mtf.enhanced_state")
 
 
 def test_tables_after_one_day(day1_tables):
-    rows, reg, online, fw, dq = day1_tables
+    rows, reg, online, fw, dq, detail = day1_tables
     metrics = {(r["role"], r["metric"]) for r in rows}
     for role in ("candidate", "current"):
         for m in ("ncis/sigma_0.05", "ncis/sigma_0.1", "mtf_gauc", "sim/uvc", "sim/udt"):
@@ -76,6 +77,17 @@ def test_tables_after_one_day(day1_tables):
     assert dq[0]["rows_checked"] == dq[0]["bronze"] > 0
 
 
+def test_uri_warehouse_holds_the_tables_and_local_dir_the_files(day1_tables, e2e_env):
+    """Tables live under the warehouse URI; artifacts and the report in MTF_LOCAL_DIR."""
+    detail, reg = day1_tables[5][0], day1_tables[1][0]
+    warehouse = e2e_env["MTF_WAREHOUSE"].removeprefix("file://")
+    assert detail["location"] in (f"file:{warehouse}/mtf.db/enhanced_state",
+                                  f"file://{warehouse}/mtf.db/enhanced_state")
+    local = Path(e2e_env["MTF_LOCAL_DIR"])
+    assert (local / "_artifacts" / reg["model_version"]).is_dir()
+    assert (local / "_reports" / DAY1 / "report.html").stat().st_size > 0
+
+
 def test_next_day_is_served_by_the_published_policy(day1_tables, e2e_env):
     res = _mtf(e2e_env, "simulate", "--ds", DAY2)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -84,7 +96,8 @@ def test_next_day_is_served_by_the_published_policy(day1_tables, e2e_env):
     # the day's raw logs have landed (validate_logs of the next daily run loads them)
     import pyarrow.parquet as pq
 
-    landed = Path(e2e_env["MTF_WAREHOUSE"]) / "_landing" / "raw_requests" / DAY2
+    landed = (Path(e2e_env["MTF_WAREHOUSE"].removeprefix("file://")) / "_landing"
+              / "raw_requests" / DAY2)
     assert (landed / "_SUCCESS").exists()
     served = set(pq.read_table(landed, columns=["policy_version"]).column(0).to_pylist())
     assert served == {expected}
