@@ -62,6 +62,28 @@ class PairActor(nn.Module):
         rest = pair_state[..., self.user_dim:]  # [M, D - D_USER]
         return self.head(torch.cat([u, rest], dim=-1))  # [M, A] in [-1, 1]
 
+    @torch.jit.export
+    def forward_request(self, pair_state: torch.Tensor) -> torch.Tensor:
+        """pair_state [N, D], all rows of ONE request (the user block is read from row 0)
+        -> actions [N, A], what `forward` gives for these rows, at about 70% of its FLOPs.
+
+        The head's first layer is linear in [u; r], so W [u; r] + b = (W_u u + b) + W_r r:
+        the user tower and W_u u run once per request (one [1, H] row, the bias of one
+        GEMM on the candidates' rest r, read in place as a strided view), instead of N
+        times on N copies of the same user block, and no [N, H_user + D - D_USER]
+        concatenation is built."""
+        assert pair_state.dim() == 2 and pair_state.shape[-1] == self.state_dim
+        first = self.head[0]  # nn.Linear
+        h_user = first.in_features - (self.state_dim - self.user_dim)
+        u = self.user_tower(pair_state[:1, :self.user_dim])  # [1, H_user]
+        user_term = torch.addmm(first.bias, u, first.weight[:, :h_user].t())  # [1, H]
+        x = torch.addmm(user_term, pair_state[:, self.user_dim:],
+                        first.weight[:, h_user:].t())  # [N, H]
+        for i, layer in enumerate(self.head):
+            if i > 0:
+                x = layer(x)
+        return x  # [N, A] in [-1, 1]
+
 
 class FactorizedPairActor(nn.Module):
     """A pair-level actor whose user tower runs once per request (beyond the paper).
@@ -108,7 +130,15 @@ class FactorizedPairActor(nn.Module):
         -> actions [N, A] in [-1, 1]; the user tower runs once."""
         assert pair_state.dim() == 2 and pair_state.shape[-1] == self.state_dim
         user_term = self.user_tower(pair_state[:1, :self.user_dim])  # [1, H_pair]
-        return self._head(user_term, pair_state[:, self.user_dim:])
+        # the user term is the bias of ONE GEMM over the candidates (read in place, a
+        # strided view), ReLU on its output: no [N, H_pair] sum as a separate op (an ONNX
+        # Gemm with a broadcast C, which onnxruntime fuses with the Relu)
+        h = torch.addmm(user_term, pair_state[:, self.user_dim:],
+                        self.pair_in.weight.t()).relu_()  # [N, H_pair]
+        # the output layer as [A, H] @ [H, N] (returned transposed, a view): MKL runs
+        # the [N, H] @ [H, A] form with its narrow A = 10 output 2-3x slower
+        return torch.addmm(self.pair_out.bias[:, None], self.pair_out.weight,
+                           h.t()).tanh_().t()  # [N, A]
 
 
 class UserActor(nn.Module):

@@ -44,9 +44,10 @@ def test_torchscript_and_onnx_match_eager(kind, tmp_path):
     assert check_parity(other, load_actor(tmp_path / "actor.pt", sha), x) > 1e-3
 
 
-def test_factorized_request_method_exports(tmp_path):
+@pytest.mark.parametrize("kind", ["pair", "factorized"])
+def test_request_method_exports(kind, tmp_path):
     torch.manual_seed(2)
-    actor = FactorizedPairActor(user_hidden=(16,), pair_hidden=8)
+    actor = ACTORS[kind]()
     x = torch.randn(50, actor.state_dim)
     x[:, :actor.user_dim] = x[:1, :actor.user_dim]  # one request: one user block
     sha = export_actor(actor, tmp_path / "actor.pt")

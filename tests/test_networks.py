@@ -146,6 +146,26 @@ def test_pair_actor_bounded_layout_and_scriptable():
         pa(torch.randn(3, S.PAIR_STATE_DIM - 1))
 
 
+def test_pair_actor_request_path_equals_forward_for_one_request():
+    torch.manual_seed(5)
+    pa = PairActor(hidden=(16, 8), user_tower_hidden=4)
+    x = torch.randn(30, S.PAIR_STATE_DIM) * 3
+    x[:, : S.D_USER] = x[:1, : S.D_USER]  # 30 candidates of one request
+    out = pa(x)
+    torch.testing.assert_close(pa.forward_request(x), out, atol=1e-6, rtol=1e-6)
+    # the user block is read from row 0 only; the rest of every row matters per row
+    y = x.clone()
+    y[1:, : S.D_USER] += 1.0
+    torch.testing.assert_close(pa.forward_request(y), out, atol=1e-6, rtol=1e-6)
+    z = x.clone()
+    z[7, S.OFFSET_ITEM] += 1.0
+    changed = (pa.forward_request(z) - out).abs().amax(-1) > 1e-6
+    assert changed.tolist() == [i == 7 for i in range(30)]
+    assert (_script(pa).forward_request(x) - out).abs().max() <= 1e-6
+    with pytest.raises(AssertionError):
+        pa.forward_request(x.view(3, 10, -1))  # one request is a 2-d [N, D]
+
+
 def test_user_actor_bounded_and_scriptable():
     torch.manual_seed(3)
     ua = UserActor(hidden=(8,))
