@@ -23,8 +23,10 @@ $(STAMP): pyproject.toml
 demo: install
 	$(VENV)/bin/mtf demo --days 3
 
+# Two xdist workers (tests/conftest.py: one module per unit, the e2e day once): the Spark
+# and Airflow tests mostly wait on JVM start-up and Delta commits, so two overlap well.
 test: install
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n 2 --dist loadgroup
 
 test-fast: install
 	$(VENV)/bin/pytest -q -m "not spark and not e2e"

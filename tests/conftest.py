@@ -18,6 +18,16 @@ os.environ["MTF_METASTORE_DIR"] = str(_TMP / "metastore")
 os.environ["MTF_AIRFLOW_HOME"] = str(_TMP / "airflow")
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """`make test` runs two pytest-xdist workers with `--dist loadgroup`: each test module is
+    one unit of work (its module fixtures are built once, on one worker), and the tests that
+    need the end-to-end Airflow day share one unit, so the day runs once. Each worker has
+    its own warehouse and metastore (`_TMP` above is per process)."""
+    for item in items:
+        group = "e2e" if "e2e_day1" in item.fixturenames else item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope="session")
 def tmp_root() -> Path:
     return _TMP
