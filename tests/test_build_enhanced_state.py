@@ -12,6 +12,20 @@ from mtf import schema as S
 pytestmark = pytest.mark.spark
 L, D, A = S.LIST_LEN, S.PAIR_STATE_DIM, S.ACTION_DIM
 DS = "2030-05-01"
+USER_COLS = ("ds string, user_id bigint, age_bucket int, gender int, region int, "
+             "activity double, interest array<float>")
+ITEM_COLS = ("ds string, item_id bigint, category int, author_id bigint, duration_s double, "
+             "item_vec array<float>, popularity double")
+REQ_COLS = ("ds string, request_id string, session_id string, user_id bigint, "
+            "request_index int, ts_ms bigint, hour int, device int, network int, "
+            "policy_version string, action array<float>, mu_bp array<float>, "
+            "noise array<float>, explore_half_width double, n_candidates int, "
+            "cand_pred_mean array<float>, cand_pred_std array<float>")
+EXP_COLS = ("ds string, request_id string, item_id bigint, position int, "
+            "preds array<float>, cand_rank array<float>, cand_z array<float>, "
+            "action array<float>, mu_bp array<float>")
+FB_COLS = ("ds string, request_id string, item_id bigint, watch_time_s double, valid int, "
+           "finish int, `like` int, share int, collect int, skip int, exit_after_request int")
 
 
 def _f(x, n):
@@ -25,19 +39,10 @@ def built(spark):
 
     interest = [0.1 * (i + 1) for i in range(8)]
     users = spark.createDataFrame(
-        [(DS, 1, 5, 1, 9, 0.5, interest), (DS, 2, 0, 0, 0, 0.0, _f(0, 8))],
-        "ds string, user_id bigint, age_bucket int, gender int, region int, activity double, "
-        "interest array<float>")
+        [(DS, 1, 5, 1, 9, 0.5, interest), (DS, 2, 0, 0, 0, 0.0, _f(0, 8))], USER_COLS)
     items = spark.createDataFrame(
         [(DS, 10, 2, 100, 20.0, _f(1, 8), 0.3), (DS, 11, 0, 101, 60.0, _f(0.5, 8), 0.1),
-         (DS, 12, 7, 102, 15.0, _f(-1, 8), 0.9)],
-        "ds string, item_id bigint, category int, author_id bigint, duration_s double, "
-        "item_vec array<float>, popularity double")
-    req_cols = ("ds string, request_id string, session_id string, user_id bigint, "
-                "request_index int, ts_ms bigint, hour int, device int, network int, "
-                "policy_version string, action array<float>, mu_bp array<float>, "
-                "noise array<float>, explore_half_width double, n_candidates int, "
-                "cand_pred_mean array<float>, cand_pred_std array<float>")
+         (DS, 12, 7, 102, 15.0, _f(-1, 8), 0.9)], ITEM_COLS)
     requests = spark.createDataFrame([
         (DS, "r0", "s1", 1, 0, 1000, 6, 1, 0, "p", _f(0.1, 10), _f(0.0, 10), _f(0.1, 10), 0.15,
          20, _f(0.4, 7), _f(0.1, 7)),
@@ -45,10 +50,7 @@ def built(spark):
          0.15, 20, _f(0.5, 7), _f(0.2, 7)),
         (DS, "r2", "s2", 2, 0, 3000, 12, 2, 1, "p", _f(-0.1, 10), _f(0.0, 10), _f(-0.1, 10),
          0.15, 20, _f(0.3, 7), _f(0.1, 7)),
-    ], req_cols)
-    exp_cols = ("ds string, request_id string, item_id bigint, position int, "
-                "preds array<float>, cand_rank array<float>, cand_z array<float>, "
-                "action array<float>, mu_bp array<float>")
+    ], REQ_COLS)
     exposures = spark.createDataFrame([
         (DS, "r0", 11, 1, _f(0.2, 7), _f(0.5, 7), _f(-0.1, 7), _f(0.1, 10), _f(0.0, 10)),
         (DS, "r0", 10, 0, _f(0.7, 7), _f(0.0, 7), _f(0.3, 7), _f(0.1, 10), _f(0.0, 10)),
@@ -56,9 +58,7 @@ def built(spark):
         (DS, "r1", 10, 1, _f(0.5, 7), _f(0.1, 7), _f(0.1, 7), _f(0.2, 10), _f(0.05, 10)),
         (DS, "r1", 11, 2, _f(0.4, 7), _f(0.2, 7), _f(0.0, 7), _f(0.2, 10), _f(0.05, 10)),
         (DS, "r2", 10, 0, _f(0.3, 7), _f(0.0, 7), _f(0.0, 7), _f(-0.1, 10), _f(0.0, 10)),
-    ], exp_cols)
-    fb_cols = ("ds string, request_id string, item_id bigint, watch_time_s double, valid int, "
-               "finish int, `like` int, share int, collect int, skip int, exit_after_request int")
+    ], EXP_COLS)
     feedback = spark.createDataFrame([
         (DS, "r0", 10, 30.0, 1, 0, 1, 0, 0, 0, 0),
         (DS, "r0", 11, 2.0, 0, 0, 0, 0, 0, 1, 0),
@@ -66,7 +66,7 @@ def built(spark):
         (DS, "r1", 10, 0.0, 0, 0, 0, 0, 0, 1, 1),
         (DS, "r1", 11, 60.0, 1, 1, 0, 0, 1, 0, 1),
         (DS, "r2", 10, 5.0, 0, 0, 0, 0, 0, 0, 1),
-    ], fb_cols)
+    ], FB_COLS)
     reward = RewardConfig(w_watch=1.0, w_valid=1.0, w_like=2.0, w_share=3.0, w_collect=4.0)
     es, us = build_enhanced_state(users, items, requests, exposures, feedback, reward,
                                   DataConfig(eval_fraction=0.0))
@@ -150,3 +150,37 @@ def test_rebuild_is_deterministic(built):
     a = sorted(map(str, es.collect()))
     b = sorted(map(str, es.collect()))
     assert a == b
+
+
+def test_next_list_needs_the_very_next_request_with_a_list(spark):
+    """The next list is request_index + 1 of the session with a known user and exposures;
+    a request without exposures, an unknown user or a gap in the indices ends the chain
+    (done), and every logged request's feedback counts in the session-so-far stats."""
+    from jobs.build_enhanced_state import build_enhanced_state
+    from mtf.config import DataConfig, RewardConfig
+
+    users = spark.createDataFrame([(DS, 1, 0, 0, 0, 0.0, _f(0, 8))], USER_COLS)
+    items = spark.createDataFrame([(DS, 10, 0, 100, 20.0, _f(1, 8), 0.3)], ITEM_COLS)
+    sessions = [("a0", "a", 1, 0), ("a1", "a", 1, 1), ("a2", "a", 1, 2), ("a3", "a", 9, 3),
+                ("b0", "b", 1, 0), ("b2", "b", 1, 2), ("c0", "c", 1, 0), ("c1", "c", 1, 1)]
+    requests = spark.createDataFrame(
+        [(DS, rid, sid, uid, k, 1000 * k, 6, 0, 0, "p", _f(0.1, 10), _f(k, 10), _f(0, 10), 0.1,
+          20, _f(0.4, 7), _f(0.1, 7)) for rid, sid, uid, k in sessions], REQ_COLS)
+    with_list = ["a0", "a2", "a3", "b0", "b2", "c0", "c1"]  # a1 has feedback but no exposure
+    exposures = spark.createDataFrame(
+        [(DS, rid, 10, 0, _f(0.5, 7), _f(0, 7), _f(0, 7), _f(0.1, 10), _f(0, 10))
+         for rid in with_list], EXP_COLS)
+    feedback = spark.createDataFrame(
+        [(DS, rid, 10, 10.0, 1, 0, 0, 0, 0, 0, 0) for rid in [*with_list, "a1"]], FB_COLS)
+    es, us = build_enhanced_state(users, items, requests, exposures, feedback,
+                                  RewardConfig(), DataConfig(eval_fraction=0.0))
+    rows = {r["request_id"]: r for r in es.collect()}
+    assert set(rows) == {"a0", "a2", "b0", "b2", "c0", "c1"}  # a1: no list; a3: unknown user
+    done = {k: r["done"] for k, r in rows.items()}
+    assert done == {"a0": 1.0, "a2": 1.0, "b0": 1.0, "b2": 1.0, "c0": 0.0, "c1": 1.0}
+    assert not any(rows["a0"]["next_mask"]) and rows["c0"]["next_mask"] == [1, 0, 0, 0, 0]
+    assert rows["c0"]["next_pair_state"] == rows["c1"]["pair_state"]
+    # a2 saw a0 and a1 before it: 20 s watched, 2 valid
+    ps = np.array(rows["a2"]["pair_state"]).reshape(L, D)
+    assert np.allclose(ps[0, 19:21], [math.log1p(20.0) / 6, 0.2], atol=1e-6)
+    assert {r["request_id"]: r["done"] for r in us.collect()} == done
