@@ -16,7 +16,11 @@ distinct), then times
   written as Parquet.
 
 It reports wall time, input rows/s (requests + exposures + feedback per second), output
-rows, and peak resident memory (the Python process plus its children: Spark's JVM).
+rows, peak resident memory (the Python process plus its children: Spark's JVM; the day is
+simulated in a separate process so that its heap is not counted), and the shape of
+Spark's physical plan (exchanges, sort-merge and broadcast joins). With `--baseline REF`
+the job's transform as of git revision REF runs too, in the same run, for a before/after
+on the same files. With `--work DIR` the simulated bronze files are kept and reused.
 
     python bench/bench_etl.py --requests 100000 1000000 --out bench/results/etl.json
 """
@@ -25,18 +29,24 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import json
+import multiprocessing
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 from mtf import schema as S  # noqa: E402
 from mtf.config import load_config  # noqa: E402
@@ -61,6 +71,7 @@ class PeakRSS:
     def __init__(self, children: bool) -> None:
         self.children = children
         self.peak = 0
+        self.loads: list[float] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -74,6 +85,7 @@ class PeakRSS:
                 except psutil.Error:
                     pass
             self.peak = max(self.peak, rss)
+            self.loads.append(os.getloadavg()[0])
             time.sleep(0.2)
 
     def __enter__(self) -> PeakRSS:
@@ -87,6 +99,11 @@ class PeakRSS:
     @property
     def peak_mb(self) -> float:
         return self.peak / 2**20
+
+    @property
+    def mean_load(self) -> float:
+        """Mean 1-minute load average while running (the benchmark's own threads included)."""
+        return sum(self.loads) / max(1, len(self.loads))
 
 
 def simulate_bronze(n_requests: int, out: Path, seed: int) -> dict[str, int]:
@@ -130,11 +147,49 @@ def simulate_bronze(n_requests: int, out: Path, seed: int) -> dict[str, int]:
     return counts
 
 
-def run_spark(bronze: Path, out: Path, extra_conf: dict[str, str]) -> tuple[int, float]:
-    """(rows written, seconds of read + build + write); the JVM's start is not timed."""
-    from pyspark.sql import SparkSession
+def bronze_day(n_requests: int, out: Path, seed: int) -> dict[str, int]:
+    """The bronze files of a day of n_requests: reused when `out` has them, else simulated
+    in a child process (its heap would otherwise count in the engines' peak RSS)."""
+    done = out / "counts.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    shutil.rmtree(out, ignore_errors=True)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        counts = pool.submit(simulate_bronze, n_requests, out, seed).result()
+    done.write_text(json.dumps(counts))
+    return counts
 
-    from jobs.build_enhanced_state import build_enhanced_state
+
+def job_transform(ref: str | None, work: Path) -> Callable:
+    """`build_enhanced_state` of the working tree (ref None) or of git revision `ref`."""
+    if ref is None:
+        from jobs.build_enhanced_state import build_enhanced_state
+
+        return build_enhanced_state
+    path = work / f"build_enhanced_state_{ref}.py"
+    path.write_text(subprocess.run(["git", "show", f"{ref}:jobs/build_enhanced_state.py"],
+                                   cwd=ROOT, check=True, capture_output=True, text=True).stdout)
+    spec = importlib.util.spec_from_file_location(f"bench_job_{ref}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build_enhanced_state
+
+
+def plan_shape(df) -> dict[str, int]:
+    """Counts of shuffles and join kinds in the physical plan before execution (AQE may
+    still turn a sort-merge join into a broadcast one at run time)."""
+    plan = df._jdf.queryExecution().executedPlan().toString()
+    return {"exchanges": plan.count("Exchange hashpartitioning")
+            + plan.count("Exchange rangepartitioning"),
+            "sort_merge_joins": plan.count("SortMergeJoin"),
+            "broadcast_joins": plan.count("BroadcastHashJoin")}
+
+
+def run_spark(bronze: Path, out: Path, extra_conf: dict[str, str],
+              transform: Callable) -> tuple[int, float, dict[str, int]]:
+    """(rows written, seconds of read + build + write, plan shape); the JVM's start is not
+    timed."""
+    from pyspark.sql import SparkSession
 
     cfg = load_config("demo")
     builder = (SparkSession.builder.master("local[2]").appName("bench-etl")
@@ -150,20 +205,45 @@ def run_spark(bronze: Path, out: Path, extra_conf: dict[str, str]) -> tuple[int,
     try:
         t0 = time.perf_counter()
         src = {t: spark.read.parquet(str(bronze / t)) for t in BRONZE}
-        enhanced, _ = build_enhanced_state(src["raw_users"], src["raw_items"],
-                                           src["raw_requests"], src["raw_exposures"],
-                                           src["raw_feedback"], cfg.reward, cfg.data)
+        enhanced, _ = transform(src["raw_users"], src["raw_items"], src["raw_requests"],
+                                src["raw_exposures"], src["raw_feedback"], cfg.reward, cfg.data)
+        shape = plan_shape(enhanced)
         enhanced.write.mode("overwrite").parquet(str(out))
         wall = time.perf_counter() - t0
-        return spark.read.parquet(str(out)).count(), wall
+        return spark.read.parquet(str(out)).count(), wall, shape
     finally:
         spark.stop()
 
 
-def duckdb_sql(bronze: Path, out: Path) -> str:
-    """The build's joins in DuckDB SQL (see the module docstring for what is simplified)."""
+def duckdb_sql(bronze: Path, out: Path, next_via: str = "join") -> str:
+    """The build's joins in DuckDB SQL (see the module docstring for what is simplified).
+
+    next_via "join": the next list by a self join on (session_id, request_index + 1), the
+    job's former plan; "lead": by lead() over the session, the job's plan now.
+    """
     L, D, A = S.LIST_LEN, S.PAIR_STATE_DIM, S.ACTION_DIM
     src = {t: f"read_parquet('{bronze / t}/*.parquet')" for t in BRONZE}
+    zeros_ps, zeros_bc = (f"list_resize([]::FLOAT[], {n}, 0.0)" for n in (L * D, L * A))
+    final = {
+        "join": f"""
+    SELECT r.request_id, r.session_id, r.user_id, r.request_index, r.n_items, r.pair_state,
+           r.action, r.box_center, r.reward_watch, r.reward_other,
+           coalesce(nx.pair_state, {zeros_ps}) AS next_pair_state,
+           coalesce(nx.box_center, {zeros_bc}) AS next_box_center,
+           (coalesce(r.exit_after_request, 1) = 1 OR nx.request_id IS NULL)::FLOAT AS done
+    FROM rows r
+    LEFT JOIN rows nx ON nx.session_id = r.session_id AND nx.request_index = r.request_index + 1
+    """,
+        "lead": f"""
+    SELECT request_id, session_id, user_id, request_index, n_items, pair_state, action,
+           box_center, reward_watch, reward_other,
+           CASE WHEN has_next THEN n_ps ELSE {zeros_ps} END AS next_pair_state,
+           CASE WHEN has_next THEN n_bc ELSE {zeros_bc} END AS next_box_center,
+           (coalesce(exit_after_request, 1) = 1 OR NOT has_next)::FLOAT AS done
+    FROM (SELECT *, coalesce(lead(request_index) OVER w = request_index + 1, false) AS has_next,
+                 lead(pair_state) OVER w AS n_ps, lead(box_center) OVER w AS n_bc
+          FROM rows WINDOW w AS (PARTITION BY session_id ORDER BY request_index))
+    """}[next_via]
     one_hot = ", ".join(f"i.category = {k}" for k in range(S.NUM_CATEGORIES))
     return f"""
     COPY (
@@ -211,46 +291,42 @@ def duckdb_sql(bronze: Path, out: Path) -> str:
     rows AS (
       SELECT l.*, c.session_id, c.user_id, c.request_index, c.exit_after_request
       FROM lists l JOIN ctx c USING (request_id))
-    SELECT r.request_id, r.session_id, r.user_id, r.request_index, r.n_items, r.pair_state,
-           r.action, r.box_center, r.reward_watch, r.reward_other,
-           coalesce(nx.pair_state, list_resize([]::FLOAT[], {L * D}, 0.0)) AS next_pair_state,
-           coalesce(nx.box_center, list_resize([]::FLOAT[], {L * A}, 0.0)) AS next_box_center,
-           (coalesce(r.exit_after_request, 1) = 1 OR nx.request_id IS NULL)::FLOAT AS done
-    FROM rows r
-    LEFT JOIN rows nx ON nx.session_id = r.session_id AND nx.request_index = r.request_index + 1
+    {final}
     ) TO '{out}' (FORMAT parquet)"""
 
 
-def run_duckdb(bronze: Path, out: Path) -> tuple[int, float]:
+def run_duckdb(bronze: Path, out: Path, next_via: str) -> tuple[int, float, dict[str, int]]:
     import duckdb
 
     con = duckdb.connect()
     con.execute("SET threads = 2")
     con.execute(f"SET temp_directory = '{out.parent / 'duckdb_tmp'}'")
     t0 = time.perf_counter()
-    con.execute(duckdb_sql(bronze, out))
+    con.execute(duckdb_sql(bronze, out, next_via))
     wall = time.perf_counter() - t0
-    return con.execute(f"SELECT count(*) FROM read_parquet('{out}')").fetchone()[0], wall
+    return con.execute(f"SELECT count(*) FROM read_parquet('{out}')").fetchone()[0], wall, {}
 
 
-def timed(fn, *args, children: bool) -> dict:
+def timed(fn: Callable, *args, children: bool) -> dict:
     with PeakRSS(children) as mem:
-        rows, wall = fn(*args)
-    return {"wall_s": round(wall, 1), "rows_out": int(rows), "peak_rss_mb": round(mem.peak_mb)}
+        rows, wall, shape = fn(*args)
+    return {"wall_s": round(wall, 1), "rows_out": int(rows), "peak_rss_mb": round(mem.peak_mb),
+            **shape, "load_avg": round(mem.mean_load, 1)}
 
 
 def save(path: str, results: list[dict]) -> None:
     """Write the results so far (a long run killed half-way keeps what it measured)."""
-    for r in results:
-        ref = [x for x in results if x["requests"] == r["requests"]
+    for r in results:  # against the faster DuckDB plan of the same size
+        ref = [x["wall_s"] for x in results if x["requests"] == r["requests"]
                and x["engine"].startswith("duckdb")]
-        r["vs_duckdb"] = round(r["wall_s"] / ref[0]["wall_s"], 2) if ref else None
+        r["vs_duckdb"] = round(r["wall_s"] / min(ref), 2) if ref else None
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps({
         "cpus": os.cpu_count(), "ds": DS,
         "note": "local[2] / DuckDB 2 threads on 2 cores shared with other work; "
                 "Spark wall excludes the JVM start; peak RSS: Python + JVM for Spark, "
-                "Python only for DuckDB (in-process)",
+                "Python only for DuckDB (in-process); load_avg: mean 1-minute load "
+                "average during the run, the benchmark's own threads included",
         "results": results}, indent=2))
 
 
@@ -258,43 +334,60 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--requests", type=int, nargs="+", default=[100_000, 1_000_000])
     p.add_argument("--out", default="bench/results/etl.json")
-    p.add_argument("--work", default=None, help="scratch folder (default: a temp folder)")
+    p.add_argument("--work", default=None,
+                   help="scratch folder, bronze files kept for reuse (default: a temp folder)")
+    p.add_argument("--baseline", default=None, metavar="REF",
+                   help="also run the job's transform of this git revision (before/after)")
+    p.add_argument("--variants", nargs="+", choices=list(SPARK_VARIANTS), default=None,
+                   help="Spark confs at the smallest size (default: all); the fastest is kept "
+                        "for the larger sizes")
     args = p.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="mtf-bench-etl-"))
+    work.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    results = []
+    now = job_transform(None, work)
+    before = job_transform(args.baseline, work) if args.baseline else None
+    results: list[dict] = []
     best = None
     for i, n in enumerate(sorted(args.requests)):
         bronze = work / f"bronze_{n}"
         t0 = time.perf_counter()
-        counts = simulate_bronze(n, bronze, seed=11)
-        sim_s = time.perf_counter() - t0
+        counts = bronze_day(n, bronze, seed=11)
         n_in = counts["raw_requests"] + counts["raw_exposures"] + counts["raw_feedback"]
         size_mb = sum(f.stat().st_size for f in bronze.rglob("*.parquet")) / 2**20
-        print(f"== {n} requests: {counts} ({size_mb:.0f} MB Parquet, simulated in "
-              f"{sim_s:.0f} s)", flush=True)
-        variants = SPARK_VARIANTS if i == 0 or best is None else {best: SPARK_VARIANTS[best]}
-        for name, conf in variants.items():
-            r = timed(run_spark, bronze, work / f"spark_out_{n}", conf, children=True)
+        print(f"== {n} requests: {counts} ({size_mb:.0f} MB Parquet, ready in "
+              f"{time.perf_counter() - t0:.0f} s)", flush=True)
+        names = args.variants or list(SPARK_VARIANTS)
+        runs: list[tuple[str, Callable | str]] = [
+            (name, now) for name in (names if i == 0 or best is None else [best])]
+        # interleaved, so that the load of the moment hits the engines and plans alike
+        runs.append(("duckdb, next list by self join", "join"))
+        if before is not None:
+            runs.append((f"{best or names[-1]}, job as of {args.baseline}", before))
+        runs.append(("duckdb, next list by lead()", "lead"))
+        for name, what in runs:
+            if isinstance(what, str):
+                r = timed(run_duckdb, bronze, work / f"duckdb_out_{n}.parquet", what,
+                          children=False)
+                (work / f"duckdb_out_{n}.parquet").unlink(missing_ok=True)
+            else:
+                conf = SPARK_VARIANTS[name.split(", job as of")[0]]
+                r = timed(run_spark, bronze, work / f"spark_out_{n}", conf, what, children=True)
+                shutil.rmtree(work / f"spark_out_{n}", ignore_errors=True)
             results.append({"requests": n, "engine": name, **r, "input_rows": n_in,
                             "rows_per_s": round(n_in / r["wall_s"]), "bronze_mb": round(size_mb)})
             print(results[-1], flush=True)
             save(args.out, results)
-        if i == 0:
-            spark_rows = [r for r in results if r["requests"] == n]
-            best = min(spark_rows, key=lambda r: r["wall_s"])["engine"]
-        r = timed(run_duckdb, bronze, work / f"duckdb_out_{n}.parquet", children=False)
-        results.append({"requests": n, "engine": "duckdb (reference)", **r, "input_rows": n_in,
-                        "rows_per_s": round(n_in / r["wall_s"]), "bronze_mb": round(size_mb)})
-        print(results[-1], flush=True)
-        save(args.out, results)
-        shutil.rmtree(work / f"spark_out_{n}", ignore_errors=True)
+            if i == 0 and best is None and name == names[-1]:
+                spark_rows = [r for r in results if r["requests"] == n]
+                best = min(spark_rows, key=lambda r: r["wall_s"])["engine"]
     from tabulate import tabulate
 
     print(tabulate([[r["requests"], r["engine"], r["input_rows"], r["rows_out"], r["wall_s"],
-                     r["rows_per_s"], r["peak_rss_mb"], r["vs_duckdb"]] for r in results],
+                     r["rows_per_s"], r["peak_rss_mb"], r["vs_duckdb"], r["load_avg"]]
+                    for r in results],
                    headers=["requests", "engine", "input rows", "rows out", "wall s",
-                            "input rows/s", "peak RSS MB", "x DuckDB"]))
+                            "input rows/s", "peak RSS MB", "x DuckDB", "load"]))
     save(args.out, results)
     print(f"wrote {args.out}")
     return 0
