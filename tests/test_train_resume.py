@@ -28,8 +28,12 @@ STEPS = 120
 SETTINGS = [f"rl.steps={STEPS}", "rl.checkpoint_every=20", "rl.log_every=5"]
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def one_thread():
+    """One torch thread for every run here, the module-scoped `reference` included (an
+    autouse fixture of its scope is set up before it): the subprocess trainers run with
+    OMP_NUM_THREADS=1, and a GEMM split over another thread count sums in another order,
+    which broke the exact (atol 0) comparisons by an ulp now and then."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
