@@ -177,7 +177,8 @@ def job_transform(ref: str | None, work: Path) -> Callable:
 
 def plan_shape(df) -> dict[str, int]:
     """Counts of shuffles and join kinds in the physical plan before execution (AQE may
-    still turn a sort-merge join into a broadcast one at run time)."""
+    still turn a sort-merge join into a broadcast one at run time); run_spark adds the
+    written files' count and size."""
     plan = df._jdf.queryExecution().executedPlan().toString()
     return {"exchanges": plan.count("Exchange hashpartitioning")
             + plan.count("Exchange rangepartitioning"),
@@ -210,6 +211,9 @@ def run_spark(bronze: Path, out: Path, extra_conf: dict[str, str],
         shape = plan_shape(enhanced)
         enhanced.write.mode("overwrite").parquet(str(out))
         wall = time.perf_counter() - t0
+        files = list(out.glob("*.parquet"))
+        shape |= {"out_files": len(files),
+                  "out_mb": round(sum(f.stat().st_size for f in files) / 2**20)}
         return spark.read.parquet(str(out)).count(), wall, shape
     finally:
         spark.stop()
@@ -341,6 +345,8 @@ def main() -> int:
     p.add_argument("--variants", nargs="+", choices=list(SPARK_VARIANTS), default=None,
                    help="Spark confs at the smallest size (default: all); the fastest is kept "
                         "for the larger sizes")
+    p.add_argument("--duckdb-plans", nargs="+", choices=["join", "lead"],
+                   default=["join", "lead"], help="DuckDB's next-list plans to run")
     args = p.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="mtf-bench-etl-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -361,10 +367,12 @@ def main() -> int:
         runs: list[tuple[str, Callable | str]] = [
             (name, now) for name in (names if i == 0 or best is None else [best])]
         # interleaved, so that the load of the moment hits the engines and plans alike
-        runs.append(("duckdb, next list by self join", "join"))
+        if "join" in args.duckdb_plans:
+            runs.append(("duckdb, next list by self join", "join"))
         if before is not None:
             runs.append((f"{best or names[-1]}, job as of {args.baseline}", before))
-        runs.append(("duckdb, next list by lead()", "lead"))
+        if "lead" in args.duckdb_plans:
+            runs.append(("duckdb, next list by lead()", "lead"))
         for name, what in runs:
             if isinstance(what, str):
                 r = timed(run_duckdb, bronze, work / f"duckdb_out_{n}.parquet", what,
