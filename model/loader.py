@@ -18,6 +18,9 @@ shaped like the learner's batch contract; how the rows are read is this module's
   cross-row-group shuffling buffer draws from its own seeded generator (Petastorm's
   `BatchedDataLoader` draws from torch's global RNG). So a resumed trainer that skips the
   N batches it had consumed lands on exactly the batch it was about to train on;
+- turning a row group into arrays (petastorm does it in the consumer's `next()`) runs one
+  row group ahead in a thread of ours (`prefetched`), while the learner computes; the
+  order of the row groups is unchanged;
 - sharding (`cur_shard` / `shard_count`, torchrun ranks) is by row group: index % count;
 - every epoch's row count is checked against the snapshot's (unsharded) or this shard's
   first epoch's: a mismatch is logged (it would also break the exact replay of a resume).
@@ -28,8 +31,11 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import queue
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow  # noqa: F401  (before torch, see module docstring)
@@ -48,6 +54,7 @@ COLUMNS = ("pair_state", "action", "box_center", "mask", "reward_watch", "reward
            "next_pair_state", "next_box_center", "next_mask", "done")
 
 Columns = dict[str, torch.Tensor]
+T = TypeVar("T")
 
 
 def to_batch(raw: Columns) -> dict[str, torch.Tensor]:
@@ -109,6 +116,68 @@ def shuffled_batches(chunks: Iterable[Columns], batch_size: int, capacity: int,
         yield draw(min(batch_size, size))
 
 
+def _writable(a: np.ndarray) -> np.ndarray:
+    """`a`, or a copy where it is read-only (torch wants writable memory; petastorm's
+    stacked list columns already are, a plain column converted without a copy is not)."""
+    return a if a.flags.writeable else a.copy()
+
+
+_END = object()
+
+
+def prefetched(items: Iterator[T], depth: int) -> Iterator[T]:
+    """`items`, produced up to `depth` ahead by a background thread, in the same order.
+
+    Petastorm's reader thread only reads the Parquet row groups: turning a row group into
+    numpy arrays (pandas conversion, a vstack of its list cells) happens in the consumer's
+    `next()`, about 5% of a demo-size training step, with the learner waiting. Here it
+    runs while the learner computes (torch releases the GIL inside its kernels). `items`
+    is started, advanced and closed in the thread only; an exception in it is re-raised
+    here; closing this generator early (the trainer's last step) stops the thread and
+    closes `items` (petastorm's reader) before returning."""
+    if depth <= 0:
+        yield from items
+        return
+    box: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(x: Any) -> bool:
+        while not stop.is_set():
+            try:
+                box.put(x, timeout=0.05)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def work() -> None:
+        try:
+            for x in items:
+                if not put(x):
+                    break
+            put(_END)
+        except BaseException as e:  # handed to the consumer
+            put(e)
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=work, name="loader-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            x = box.get()
+            if x is _END:
+                return
+            if isinstance(x, BaseException):
+                raise x
+            yield x
+    finally:
+        stop.set()
+        thread.join()
+
+
 def row_group_count(url: str) -> int:
     """Row groups of one Parquet file (footer only); an empty row group is refused, since
     petastorm publishes nothing for it and the epoch count below would be off."""
@@ -133,6 +202,8 @@ class EnhancedStateLoader:
     shard_count: int | None = None
     shuffle_buffer_batches: int = 4
     """Capacity of the cross-row-group shuffling buffer, in batches."""
+    prefetch_chunks: int = 1
+    """Decoded row groups a background thread keeps ready (0: decode on demand)."""
     epoch_rows: int | None = field(default=None, init=False)
     """Rows a full epoch has: the snapshot's, or (sharded) this shard's first epoch's."""
     last_epoch_rows: int | None = field(default=None, init=False)
@@ -165,12 +236,13 @@ class EnhancedStateLoader:
                 shuffle_row_groups=True, shuffle_rows=True,
                 cur_shard=self.cur_shard, shard_count=self.shard_count) as reader:
             for _, rows in zip(range(n), reader):
-                yield {name: torch.from_numpy(np.array(getattr(rows, name)))  # writable copy
+                yield {name: torch.from_numpy(_writable(getattr(rows, name)))
                        for name in COLUMNS}
 
     def _read_epoch(self, epoch: int) -> Iterator[dict[str, torch.Tensor]]:
         gen = torch.Generator().manual_seed(self.epoch_seed(epoch))
-        for raw in shuffled_batches(self._chunks(epoch), self.batch_size,
+        chunks = prefetched(self._chunks(epoch), self.prefetch_chunks)
+        for raw in shuffled_batches(chunks, self.batch_size,
                                     self.shuffle_buffer_batches * self.batch_size, gen):
             yield to_batch(raw)
 

@@ -100,3 +100,27 @@ def test_epoch_order_is_a_function_of_seed_epoch_and_shard(tmp_path):
     shards = [sorted(i for b in ids(make(cur_shard=r, shard_count=2), 1) for i in b)
               for r in (0, 1)]
     assert sorted(shards[0] + shards[1]) == list(range(192)) and len(shards[0]) == 96
+
+
+def test_prefetched_keeps_order_raises_and_closes_early():
+    from model.loader import prefetched
+
+    closed = []
+
+    def source(fail_at: int | None = None):
+        try:
+            for i in range(50):
+                if i == fail_at:
+                    raise ValueError("broken row group")
+                yield i
+        finally:
+            closed.append(True)
+
+    assert list(prefetched(source(), 2)) == list(range(50)) and closed == [True]
+    with pytest.raises(ValueError, match="broken row group"):
+        list(prefetched(source(fail_at=7), 2))
+    it = prefetched(source(), 2)
+    assert [next(it) for _ in range(3)] == [0, 1, 2]
+    it.close()  # the trainer's last step: the thread stops and the source is closed
+    assert closed == [True, True, True]
+    assert list(prefetched(source(), 0)) == list(range(50))  # depth 0: no thread
