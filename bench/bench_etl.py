@@ -160,6 +160,37 @@ def bronze_day(n_requests: int, out: Path, seed: int) -> dict[str, int]:
     return counts
 
 
+def tile_bronze(src: Path, copies: int, out: Path) -> dict[str, int]:
+    """A day of `copies` x the requests of the simulated day in `src`: each copy of its
+    users, requests, exposures and feedback gets new ids (user ids offset, request and
+    session ids prefixed), the item catalogue is shared. Same per-request shapes and key
+    cardinalities per request as a fresh simulation, without its minutes per 100k."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    if (out / "counts.json").exists():
+        return json.loads((out / "counts.json").read_text())
+    shutil.rmtree(out, ignore_errors=True)
+    counts = dict.fromkeys(BRONZE, 0)
+    for name in BRONZE:
+        (out / name).mkdir(parents=True)
+        for part in sorted((src / name).glob("*.parquet")):
+            table = pq.read_table(part)
+            for k in range(copies if name != "raw_items" else 1):
+                t = table
+                for col in ("request_id", "session_id"):
+                    if col in t.column_names:
+                        t = t.set_column(t.column_names.index(col), col,
+                                         pc.binary_join_element_wise(f"t{k}-", t[col], ""))
+                if "user_id" in t.column_names:
+                    t = t.set_column(t.column_names.index("user_id"), "user_id",
+                                     pc.add(t["user_id"], k * 100_000_000))
+                pq.write_table(t, out / name / f"t{k}-{part.name}", row_group_size=250_000)
+                counts[name] += t.num_rows
+    (out / "counts.json").write_text(json.dumps(counts))
+    return counts
+
+
 def job_transform(ref: str | None, work: Path) -> Callable:
     """`build_enhanced_state` of the working tree (ref None) or of git revision `ref`."""
     if ref is None:
@@ -345,6 +376,9 @@ def main() -> int:
     p.add_argument("--variants", nargs="+", choices=list(SPARK_VARIANTS), default=None,
                    help="Spark confs at the smallest size (default: all); the fastest is kept "
                         "for the larger sizes")
+    p.add_argument("--tile-from", type=int, default=None, metavar="N",
+                   help="build the days of multiples of N requests from copies of the "
+                        "simulated day of N (see tile_bronze) instead of simulating them")
     p.add_argument("--duckdb-plans", nargs="+", choices=["join", "lead"],
                    default=["join", "lead"], help="DuckDB's next-list plans to run")
     args = p.parse_args()
@@ -358,7 +392,10 @@ def main() -> int:
     for i, n in enumerate(sorted(args.requests)):
         bronze = work / f"bronze_{n}"
         t0 = time.perf_counter()
-        counts = bronze_day(n, bronze, seed=11)
+        if args.tile_from and n > args.tile_from and n % args.tile_from == 0:
+            counts = tile_bronze(work / f"bronze_{args.tile_from}", n // args.tile_from, bronze)
+        else:
+            counts = bronze_day(n, bronze, seed=11)
         n_in = counts["raw_requests"] + counts["raw_exposures"] + counts["raw_feedback"]
         size_mb = sum(f.stat().st_size for f in bronze.rglob("*.parquet")) / 2**20
         print(f"== {n} requests: {counts} ({size_mb:.0f} MB Parquet, ready in "
