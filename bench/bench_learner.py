@@ -5,24 +5,30 @@
 1. critic ensemble, forward + backward: 20 critics as one batched ensemble vs a Python loop
    of 20 separate critics vs ONE critic (baseline), at the paper size (256-256 critics, 256
    lists x 5 pairs) and the demo size (128-128, 128 lists x 5 pairs);
-2. serving latency of one request of 500 candidates on one thread (median, p99): the
-   pair-level actor and the factorized actor (eager, TorchScript, onnxruntime) against the
-   user-level actor (one call per request, the baseline);
+2. serving latency of one request of 500 candidates on one thread (median, p99, p99.9):
+   the pair-level actor (`forward`, and `forward_request`, its user tower once per
+   request) and the factorized actor (eager, TorchScript, onnxruntime) against the
+   user-level actor (one call per request, the baseline); the process pinned to one CPU,
+   each case answering blocks of consecutive requests, the load average recorded;
 3. EnhancedRL.update throughput in request lists per second, demo and paper network sizes
    (configs/demo.yaml, configs/paper.yaml);
 4. the same training steps fed by Petastorm from Parquet files of the enhanced_state schema
-   vs fed from in-memory tensors (baseline).
+   (the loader as shipped, and without its prefetch thread) vs fed from in-memory tensors
+   (baseline).
 
 Everything runs on one torch thread (`--threads`), the CPU benchmarks interleave their
 cases round by round, so that a neighbour's load hits every case alike. Compute benchmarks
 (1, 3) report the thread's CPU time (robust on a shared machine), latency (2) and the
-data-loading comparison (4) wall time, which is what a caller waits for.
+data-loading comparison (4) wall time, which is what a caller waits for. The JSON records
+the load average at the start and the end: on a shared machine a p99 measures the
+neighbours as much as the model.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import tempfile
@@ -50,16 +56,17 @@ D, A, L = S.PAIR_STATE_DIM, S.ACTION_DIM, S.LIST_LEN
 Row = dict[str, object]
 
 
-def interleaved(cases: dict[str, Callable[[], object]], rounds: int, warmup: int = 2,
-                clock: Callable[[], float] = time.thread_time) -> dict[str, list[float]]:
-    """Seconds per call of each case, measured round-robin (`rounds` rounds after `warmup`)."""
+def interleaved(cases: dict[str, Callable[[], object]], rounds: int, warmup: int = 2
+                ) -> dict[str, list[float]]:
+    """Thread CPU seconds per call of each case, measured round-robin (`rounds` rounds
+    after `warmup`)."""
     out: dict[str, list[float]] = {k: [] for k in cases}
     for r in range(warmup + rounds):
         for name, fn in cases.items():
-            t = clock()
+            t = time.thread_time()
             fn()
             if r >= warmup:
-                out[name].append(clock() - t)
+                out[name].append(time.thread_time() - t)
     return out
 
 
@@ -110,7 +117,33 @@ def bench_ensemble(rounds: int) -> list[Row]:
 
 
 # --- 2. serving latency ----------------------------------------------------------------------
-def bench_serving(rounds: int, workdir: Path, candidates: int = 500) -> list[Row]:
+def blocks(cases: dict[str, Callable[[], object]], rounds: int, block: int,
+           warmup: int = 10) -> dict[str, list[float]]:
+    """Wall seconds per call: each round runs every case for `block` consecutive requests
+    (as a server answers one model's requests back to back), the first `warmup` of each
+    block discarded (caches and branch predictors refilled after the other cases ran)."""
+    out: dict[str, list[float]] = {k: [] for k in cases}
+    for _ in range(rounds):
+        for name, fn in cases.items():
+            for i in range(warmup + block):
+                t = time.perf_counter()
+                fn()
+                if i >= warmup:
+                    out[name].append(time.perf_counter() - t)
+    return out
+
+
+def pin_to_one_cpu() -> int | None:
+    """Pin this process to its last allowed CPU (no migration between cores mid-request);
+    the CPU, or None where affinity cannot be set."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    cpu = max(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})
+    return cpu
+
+
+def bench_serving(rounds: int, block: int, workdir: Path, candidates: int = 500) -> list[Row]:
     torch.manual_seed(0)
     user = UserActor().eval()
     pair = PairActor().eval()
@@ -124,6 +157,7 @@ def bench_serving(rounds: int, workdir: Path, candidates: int = 500) -> list[Row
               (("user", user), ("pair", pair), ("fact", fact))}
     sessions = {}
     for name, mod, method in (("user", user, "forward"), ("pair", pair, "forward"),
+                              ("pair_req", pair, "forward_request"),
                               ("fact", fact, "forward_request")):
         path = workdir / f"{name}.onnx"
         sha = export_onnx(mod, path, method=method)
@@ -137,15 +171,25 @@ def bench_serving(rounds: int, workdir: Path, candidates: int = 500) -> list[Row
         "user-level actor, 1 call (eager)": lambda: user(xu),
         "user-level actor, 1 call (TorchScript)": lambda: ts["user"](xu),
         "user-level actor, 1 call (onnxruntime)": ort("user", xu_np),
-        "pair-level actor (eager)": lambda: pair(xs),
-        "pair-level actor (TorchScript)": lambda: ts["pair"](xs),
-        "pair-level actor (onnxruntime)": ort("pair", xs_np),
+        "pair-level actor, forward (eager)": lambda: pair(xs),
+        "pair-level actor, forward (TorchScript)": lambda: ts["pair"](xs),
+        "pair-level actor, forward (onnxruntime)": ort("pair", xs_np),
+        "pair-level actor, forward_request (eager)": lambda: pair.forward_request(xs),
+        "pair-level actor, forward_request (TorchScript)": lambda: ts["pair"].forward_request(xs),
+        "pair-level actor, forward_request (onnxruntime)": ort("pair_req", xs_np),
         "factorized actor, forward_request (eager)": lambda: fact.forward_request(xs),
         "factorized actor, forward_request (TorchScript)": lambda: ts["fact"].forward_request(xs),
         "factorized actor, forward_request (onnxruntime)": ort("fact", xs_np),
     }
-    with torch.inference_mode():
-        res = interleaved(cases, rounds, warmup=20, clock=time.perf_counter)
+    load_before = os.getloadavg()
+    cpu = pin_to_one_cpu()
+    try:
+        with torch.inference_mode():
+            res = blocks(cases, rounds, block)
+    finally:
+        if cpu is not None:
+            os.sched_setaffinity(0, range(os.cpu_count() or 1))
+    load_after = os.getloadavg()
     rows = []
     for case, v in res.items():
         runtime = case[case.rindex("(") + 1:-1]
@@ -153,8 +197,10 @@ def bench_serving(rounds: int, workdir: Path, candidates: int = 500) -> list[Row
         base = statistics.median(res[base_case])
         rows.append({"bench": f"serving, 1 thread, {candidates} candidates", "case": case,
                      "median_ms": 1e3 * statistics.median(v), "p99_ms": 1e3 * pct(v, 0.99),
+                     "p999_ms": 1e3 * pct(v, 0.999), "requests": len(v),
                      "baseline": f"user-level actor ({runtime})",
-                     "ratio": statistics.median(v) / base})
+                     "ratio": statistics.median(v) / base, "pinned_cpu": cpu,
+                     "loadavg_1m_before_after": [load_before[0], load_after[0]]})
     return rows
 
 
@@ -240,52 +286,58 @@ def bench_loader(workdir: Path, steps: int, rounds: int) -> list[Row]:
     assert steps % 4 == 0, "4 files of steps / 4 batches each"
     files = write_snapshot(workdir, files=4, rows_per_file=bs * steps // 4)
     loader = EnhancedStateLoader(files=files, batch_size=bs, seed=0)
+    on_demand = EnhancedStateLoader(files=files, batch_size=bs, seed=0, prefetch_chunks=0)
     in_memory = list(loader.epoch(0))
     assert len(in_memory) == steps and all(b["done"].shape[0] == bs for b in in_memory)
 
-    def train(batches: Iterable[dict[str, torch.Tensor]]) -> tuple[float, float]:
-        """(wall seconds, process CPU seconds: all threads, the reader's included)"""
+    def train(batches: Iterable[dict[str, torch.Tensor]]) -> tuple[float, float, float]:
+        """(wall seconds, process CPU seconds: all threads, the reader's included, CPU
+        seconds of this thread: the learner's critical path, robust to a neighbour's load)"""
         learner = EnhancedRL(cfg)
-        t, c = time.perf_counter(), time.process_time()
+        t, c, m = time.perf_counter(), time.process_time(), time.thread_time()
         n = 0
         for batch in batches:
             learner.update(batch)
             n += 1
         wall, cpu = time.perf_counter() - t, time.process_time() - c
         assert n == steps, n
-        return wall, cpu
+        return wall, cpu, time.thread_time() - m
 
     train(in_memory)  # warm-up: allocator, kernels, page cache of the files
-    res: dict[str, list[tuple[float, float]]] = {"in-memory tensors": [],
-                                                 "Petastorm reader": []}
-    for epoch in range(1, rounds + 1):  # interleaved: a neighbour's load hits both alike
+    res: dict[str, list[tuple[float, float, float]]] = {
+        "in-memory tensors": [], "Petastorm reader": [],
+        "Petastorm reader, no prefetch thread": []}
+    for epoch in range(1, rounds + 1):  # interleaved: a neighbour's load hits all alike
         res["in-memory tensors"].append(train(in_memory))
         res["Petastorm reader"].append(train(loader.epoch(epoch)))
-    wall = {k: statistics.median(w for w, _ in v) for k, v in res.items()}
-    cpu = {k: statistics.median(c for _, c in v) for k, v in res.items()}
+        res["Petastorm reader, no prefetch thread"].append(train(on_demand.epoch(epoch)))
+    med = {k: [statistics.median(x[i] for x in v) for i in range(3)] for k, v in res.items()}
     base = "in-memory tensors"
     return [{"bench": f"one epoch of {steps} updates (demo size, batch {bs}), wall",
-             "case": case, "median_ms": 1e3 * wall[case] / steps, "baseline": base,
-             "ratio": wall[case] / wall[base], "cpu_ratio": cpu[case] / cpu[base],
-             "lists_per_s": steps * bs / wall[case]}
-            for case in res]
+             "case": case, "median_ms": 1e3 * wall / steps, "baseline": base,
+             "ratio": wall / med[base][0], "cpu_ratio": cpu / med[base][1],
+             "main_thread_cpu_ratio": main / med[base][2], "lists_per_s": steps * bs / wall}
+            for case, (wall, cpu, main) in med.items()]
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="bench/results/learner.json")
     p.add_argument("--rounds", type=int, default=12, help="rounds of the compute benchmarks")
-    p.add_argument("--latency-rounds", type=int, default=1000)
+    p.add_argument("--latency-rounds", type=int, default=20,
+                   help="rounds of the serving benchmark; each runs every case --block times")
+    p.add_argument("--block", type=int, default=100)
     p.add_argument("--loader-steps", type=int, default=60, help="a multiple of 4")
-    p.add_argument("--loader-rounds", type=int, default=3)
+    p.add_argument("--loader-rounds", type=int, default=5)
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     warnings.filterwarnings("ignore", category=FutureWarning)  # petastorm on pyarrow 14
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    t0 = time.perf_counter()
+    t0, load_start = time.perf_counter(), os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
-        rows = (bench_ensemble(args.rounds) + bench_serving(args.latency_rounds, Path(tmp))
+        rows = (bench_ensemble(args.rounds)
+                + bench_serving(args.latency_rounds, args.block, Path(tmp))
                 + bench_training(args.rounds)
                 + bench_loader(Path(tmp), args.loader_steps, args.loader_rounds))
     for bench in dict.fromkeys(r["bench"] for r in rows):  # one table per benchmark
@@ -295,7 +347,9 @@ def main() -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"machine": platform.platform(), "processor": platform.processor(),
-                               "torch": torch.__version__, "threads": args.threads,
+                               "cpus": os.cpu_count(), "torch": torch.__version__,
+                               "threads": args.threads, "loadavg_start": load_start,
+                               "loadavg_end": os.getloadavg(),
                                "seconds": time.perf_counter() - t0, "results": rows}, indent=1))
     print(f"\nwrote {out} ({time.perf_counter() - t0:.0f} s)")
     return 0
