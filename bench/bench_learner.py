@@ -9,7 +9,8 @@
    the pair-level actor (`forward`, and `forward_request`, its user tower once per
    request) and the factorized actor (eager, TorchScript, onnxruntime) against the
    user-level actor (one call per request, the baseline); the process pinned to one CPU,
-   each case answering blocks of consecutive requests, the load average recorded;
+   each case answering blocks of consecutive requests, the load average recorded, and
+   the p99 also over the requests the kernel did not preempt;
 3. EnhancedRL.update throughput in request lists per second, demo and paper network sizes
    (configs/demo.yaml, configs/paper.yaml);
 4. the same training steps fed by Petastorm from Parquet files of the enhanced_state schema
@@ -30,6 +31,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import tempfile
 import time
@@ -118,18 +120,23 @@ def bench_ensemble(rounds: int) -> list[Row]:
 
 # --- 2. serving latency ----------------------------------------------------------------------
 def blocks(cases: dict[str, Callable[[], object]], rounds: int, block: int,
-           warmup: int = 10) -> dict[str, list[float]]:
-    """Wall seconds per call: each round runs every case for `block` consecutive requests
-    (as a server answers one model's requests back to back), the first `warmup` of each
-    block discarded (caches and branch predictors refilled after the other cases ran)."""
-    out: dict[str, list[float]] = {k: [] for k in cases}
+           warmup: int = 10) -> dict[str, list[tuple[float, bool]]]:
+    """(wall seconds, preempted) per call: each round runs every case for `block`
+    consecutive requests (as a server answers one model's requests back to back), the first
+    `warmup` of each block discarded (caches refilled after the other cases ran). A call
+    is `preempted` when the kernel switched this thread out involuntarily during it
+    (getrusage's ru_nivcsw): its time then includes a neighbour's time slice."""
+    out: dict[str, list[tuple[float, bool]]] = {k: [] for k in cases}
     for _ in range(rounds):
         for name, fn in cases.items():
             for i in range(warmup + block):
+                switches = resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw
                 t = time.perf_counter()
                 fn()
+                dt = time.perf_counter() - t
                 if i >= warmup:
-                    out[name].append(time.perf_counter() - t)
+                    preempted = resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw > switches
+                    out[name].append((dt, preempted))
     return out
 
 
@@ -191,13 +198,16 @@ def bench_serving(rounds: int, block: int, workdir: Path, candidates: int = 500)
             os.sched_setaffinity(0, range(os.cpu_count() or 1))
     load_after = os.getloadavg()
     rows = []
-    for case, v in res.items():
+    for case, calls in res.items():
         runtime = case[case.rindex("(") + 1:-1]
-        base_case = f"user-level actor, 1 call ({runtime})"
-        base = statistics.median(res[base_case])
+        base = statistics.median(t for t, _ in res[f"user-level actor, 1 call ({runtime})"])
+        v = [t for t, _ in calls]
+        alone = [t for t, preempted in calls if not preempted]
         rows.append({"bench": f"serving, 1 thread, {candidates} candidates", "case": case,
                      "median_ms": 1e3 * statistics.median(v), "p99_ms": 1e3 * pct(v, 0.99),
                      "p999_ms": 1e3 * pct(v, 0.999), "requests": len(v),
+                     "preempted_share": 1 - len(alone) / len(v),
+                     "p99_not_preempted_ms": 1e3 * pct(alone, 0.99) if alone else None,
                      "baseline": f"user-level actor ({runtime})",
                      "ratio": statistics.median(v) / base, "pinned_cpu": cpu,
                      "loadavg_1m_before_after": [load_before[0], load_after[0]]})
