@@ -78,6 +78,7 @@ def browser():
 
 
 def test_login_open_daily_dag_and_read_task_states(ui, browser, airflow_home, tmp_root):
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
@@ -116,12 +117,25 @@ def test_login_open_daily_dag_and_read_task_states(ui, browser, airflow_home, tm
     wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "table tbody tr")))
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "table tbody tr"))
                >= len(db_states))
-    ui_states = {}
-    for row in browser.find_elements(By.CSS_SELECTOR, "table tbody tr"):
-        task = row.find_element(By.CSS_SELECTOR, "[data-testid=table-cell-task_display_name]")
-        state = row.find_element(By.CSS_SELECTOR, "[data-testid=table-cell-state]")
-        ui_states[task.text.strip()] = state.text.strip().lower().replace(" ", "_")
-    assert ui_states == db_states
+    seen: dict[str, str] = {}
+
+    def read_states(d) -> bool:
+        """The run's task states as the table shows them (the grid re-renders as it polls,
+        so a read that meets a replaced row is simply retried)."""
+        seen.clear()
+        for row in d.find_elements(By.CSS_SELECTOR, "table tbody tr"):
+            task = row.find_element(By.CSS_SELECTOR,
+                                    "[data-testid=table-cell-task_display_name]")
+            state = row.find_element(By.CSS_SELECTOR, "[data-testid=table-cell-state]")
+            seen[task.text.strip()] = state.text.strip().lower().replace(" ", "_")
+        return seen == db_states
+
+    try:
+        WebDriverWait(browser, 60, ignored_exceptions=(StaleElementReferenceException,)
+                      ).until(read_states)
+    except TimeoutException:
+        pass
+    assert seen == db_states
 
     shot = tmp_root / "airflow_ui" / f"{DAG_ID}_latest_run.png"
     shot.parent.mkdir(parents=True, exist_ok=True)
