@@ -9,7 +9,9 @@ Its first layer reads the same (state, action) for every member, so it runs as O
 [M, in] @ [in, E * H] (no E-fold copy or broadcast of the input, one large weight-gradient
 GEMM in the backward); deeper layers are one batched matmul with the bias fused in
 (`baddbmm`). `FactorizedPairActor` is the serving-friendly variant of the pair actor: its
-user tower runs once per request instead of once per candidate.
+user tower runs once per request instead of once per candidate. Both pair-level actors have
+a `forward_request` for the rows of one request (the serving case), the same maths as
+`forward` with the per-request work done once (bench/README.md has the latencies).
 """
 
 from __future__ import annotations
