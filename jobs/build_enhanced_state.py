@@ -6,17 +6,14 @@ the logged actions and boxes, the per-critic-set rewards, and links the NEXT req
 of the same session (its pairs, boxes and mask) for list-level TD, with `done` when
 the session ended. It also builds the user-level `user_state` table.
 
-The plan is shaped by the data sizes (docs/ETL.md has the measurements): exposures
-are 5x the requests and a built pair state is 60 floats, so the job moves only raw,
-compact per-pair fields through the shuffles and builds the wide arrays last.
-Exposures and feedback are each grouped by request once, joined with the requests
-(and their users) on `request_id` without a further shuffle, and one window per
-session then gives the session-so-far stats and, with `lead()`, the next request's
-list; pair states (own and next) are built after that window. `run` persists that
-compact per-request frame, from which both tables are written.
+The next list comes from `lead()` over the session's rows, one shuffle by session; the
+former self join of the rows with themselves on (session_id, request_index + 1) had
+Spark build the whole list pipeline twice and shuffle both sides (13 exchanges instead
+of 7 at 1M requests; docs/ETL.md has the measurements). Pair states are built per
+exposure, before the grouping, where Spark generates code for them: building them later
+inside higher-order functions (`transform`) was measured 2-3x slower.
 
-Pure transforms `session_rows` / `enhanced_rows` / `user_state_rows` (and
-`build_enhanced_state`, both tables at once) on DataFrames; I/O in `run`.
+Pure transform `build_enhanced_state(...)` on DataFrames; I/O in `run`.
 
     spark-submit jobs/build_enhanced_state.py --ds 2026-01-01
 """
@@ -27,7 +24,6 @@ import logging
 import math
 from collections.abc import Sequence
 
-from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
@@ -43,13 +39,6 @@ L = S.LIST_LEN
 D = S.PAIR_STATE_DIM
 A = S.ACTION_DIM
 FLOATS = "array<float>"
-# raw per-pair fields carried through the shuffles (the pair state is built from them last)
-PAIR_FIELDS = ("position", "item_id", "item_vec", "duration_s", "popularity", "category",
-               "preds", "cand_rank", "cand_z")
-FEEDBACK_FIELDS = ("item_id", "watch_time_s", "valid", "like", "share", "collect")
-# the user block's inputs: the user's profile and the request's context
-USER_FIELDS = ("age_bucket", "gender", "region", "activity", "interest", "hour", "device",
-               "network", "request_index")
 
 
 def _floats(*cols: Column) -> Column:
@@ -60,44 +49,38 @@ def _one_hot(col: Column, n: int) -> Column:
     return _floats(*[(col == i).cast("double") for i in range(n)])
 
 
-def user_block(u: Column, watch_before_s: Column, valid_before: Column) -> Column:
-    """User block [D_USER] from a struct of USER_FIELDS and the session-so-far stats."""
-    hour = u["hour"].cast("double")
+def user_block(r: DataFrame) -> Column:
+    """User block [D_USER] from a requests x users row with session-so-far stats."""
+    hour = F.col("hour").cast("double")
     return F.concat(
-        _floats(u["age_bucket"] / (S.NUM_AGE_BUCKETS - 1), u["gender"],
-                u["region"] / (S.NUM_REGIONS - 1), u["activity"]),
-        u["interest"].cast(FLOATS),
+        _floats(F.col("age_bucket") / (S.NUM_AGE_BUCKETS - 1), F.col("gender"),
+                F.col("region") / (S.NUM_REGIONS - 1), F.col("activity")),
+        F.col("interest").cast(FLOATS),
         _floats(F.sin(2 * math.pi * hour / 24.0), F.cos(2 * math.pi * hour / 24.0)),
-        _one_hot(u["device"], S.NUM_DEVICES),
-        _floats(u["network"],
-                u["request_index"] / S.MAX_REQUESTS_PER_SESSION,
-                F.log1p(watch_before_s) / 6.0,
-                valid_before / 10.0),
+        _one_hot(F.col("device"), S.NUM_DEVICES),
+        _floats(F.col("network"),
+                F.col("request_index") / S.MAX_REQUESTS_PER_SESSION,
+                F.log1p(F.col("session_watch_before_s")) / 6.0,
+                F.col("session_valid_before") / 10.0),
     )
 
 
-def item_block(p: Column) -> Column:
-    """Item block [D_ITEM] from a pair struct (PAIR_FIELDS)."""
+def item_block() -> Column:
+    """Item block [D_ITEM] from an items row."""
     return F.concat(
-        p["item_vec"].cast(FLOATS),
-        _floats(F.log1p(p["duration_s"]) / 5.0, p["popularity"]),
-        _one_hot(p["category"], S.NUM_CATEGORIES),
+        F.col("item_vec").cast(FLOATS),
+        _floats(F.log1p(F.col("duration_s")) / 5.0, F.col("popularity")),
+        _one_hot(F.col("category"), S.NUM_CATEGORIES),
     )
 
 
-def pair_state(user: Column, p: Column) -> Column:
-    """Enhanced state [PAIR_STATE_DIM] of one pair: user block, item block, predictions."""
-    return F.concat(user, item_block(p), p["preds"].cast(FLOATS), p["cand_rank"].cast(FLOATS),
-                    p["cand_z"].cast(FLOATS))
-
-
-def pair_rewards(reward: RewardConfig, f: Column) -> tuple[Column, Column]:
-    """(critic-set 0, critic-set 1) reward of one pair from its feedback struct (or null)."""
-    watch = F.coalesce(f["watch_time_s"], F.lit(0.0)) * (reward.w_watch / 60.0)
-    other = (reward.w_valid * F.coalesce(f["valid"], F.lit(0))
-             + reward.w_like * F.coalesce(f["like"], F.lit(0))
-             + reward.w_share * F.coalesce(f["share"], F.lit(0))
-             + reward.w_collect * F.coalesce(f["collect"], F.lit(0)))
+def pair_rewards(reward: RewardConfig) -> tuple[Column, Column]:
+    """(critic-set 0, critic-set 1) reward of one pair from its feedback row."""
+    watch = F.coalesce(F.col("watch_time_s"), F.lit(0.0)) * (reward.w_watch / 60.0)
+    other = (reward.w_valid * F.coalesce(F.col("valid"), F.lit(0))
+             + reward.w_like * F.coalesce(F.col("like"), F.lit(0))
+             + reward.w_share * F.coalesce(F.col("share"), F.lit(0))
+             + reward.w_collect * F.coalesce(F.col("collect"), F.lit(0)))
     return watch.cast("float"), other.cast("float")
 
 
@@ -106,142 +89,127 @@ def _pad(arr: Column, n: Column, width: int, fill: float = 0.0) -> Column:
     return F.concat(arr, F.array_repeat(F.lit(fill).cast("float"), (F.lit(L) - n) * width))
 
 
-def _zeros(n: int) -> Column:
-    return F.array_repeat(F.lit(0.0).cast("float"), n)
-
-
 def _split(eval_fraction: float) -> Column:
     bucket = F.pmod(F.xxhash64(F.col("session_id")), F.lit(1000))
     return F.when(bucket < int(round(eval_fraction * 1000)), "eval").otherwise("train")
 
 
-def _sum(values: Column) -> Column:
-    return F.aggregate(values.cast("array<double>"), F.lit(0.0), lambda acc, x: acc + x)
-
-
-def session_rows(users: DataFrame, items: DataFrame, requests: DataFrame,
-                 exposures: DataFrame, feedback: DataFrame, reward: RewardConfig) -> DataFrame:
-    """One compact row per request with a list: raw pairs, rewards, user block, next request.
-
-    Semantics of the list-level link: a request's next list is the request with
-    `request_index + 1` of the same session, if that request has a known user and at least
-    one exposure of a known item; the session-so-far stats count every logged request
-    before it (ALGORITHM.md section 1).
-    """
-    fb = feedback.groupBy("request_id").agg(
+def request_context(requests: DataFrame, users: DataFrame, feedback: DataFrame) -> DataFrame:
+    """Requests with the user's profile, session-so-far stats, exit flag and user block."""
+    per_request = feedback.groupBy("request_id").agg(
         F.sum("watch_time_s").alias("req_watch_s"),
         F.sum("valid").alias("req_valid"),
-        F.max("exit_after_request").alias("exit_after_request"),
-        F.collect_list(F.struct(*FEEDBACK_FIELDS)).alias("feedback"))
-    ex = (exposures.join(items.drop("ds"), "item_id", "inner")
-          .groupBy("request_id").agg(F.sort_array(F.collect_list(F.struct(
-              *PAIR_FIELDS, F.col("action").cast(FLOATS).alias("action"),
-              F.col("mu_bp").cast(FLOATS).alias("box_center")))).alias("pairs")))
-    req = (requests.join(users.drop("ds").withColumn("_user", F.lit(True)), "user_id", "left")
-           .select("ds", "request_id", "session_id", "user_id", "request_index",
-                   F.struct(*USER_FIELDS).alias("u"), F.col("_user").isNotNull().alias("has_user"),
-                   F.col("cand_pred_mean").cast(FLOATS).alias("cand_pred_mean"),
-                   F.col("cand_pred_std").cast(FLOATS).alias("cand_pred_std"),
-                   F.col("action").cast(FLOATS).alias("u_action"),
-                   F.col("mu_bp").cast(FLOATS).alias("u_box_center")))
-    # all three sides are hash-partitioned by request_id: these joins add no shuffle
-    base = req.join(fb, "request_id", "left").join(ex, "request_id", "left")
-
-    def matched(p: Column) -> Column:
-        return F.get(F.filter("feedback", lambda f: f["item_id"] == p["item_id"]), 0)
-
-    rw = F.transform("pairs", lambda p: pair_rewards(reward, matched(p))[0])
-    ro = F.transform("pairs", lambda p: pair_rewards(reward, matched(p))[1])
-    valid = F.transform("pairs", lambda p: F.coalesce(matched(p)["valid"], F.lit(0))
-                        .cast("float"))
-    base = base.select(
-        "ds", "request_id", "session_id", "user_id", "request_index", "u", "has_user",
-        "cand_pred_mean", "cand_pred_std", "u_action", "u_box_center", "exit_after_request",
-        "pairs", F.coalesce("req_watch_s", F.lit(0.0)).alias("req_watch_s"),
-        F.coalesce("req_valid", F.lit(0)).alias("req_valid"),
-        rw.alias("reward_watch"), ro.alias("reward_other"), valid.alias("valid"))
-
-    w = Window.partitionBy("session_id").orderBy("request_index")
-    before, upto = (w.rowsBetween(Window.unboundedPreceding, k) for k in (-1, 0))
-    nxt = F.lead(F.struct("request_index", "u", "has_user", "pairs", "cand_pred_mean",
-                          "cand_pred_std", "u_box_center")).over(w)
-    rows = base.select(
-        "*",
-        F.coalesce(F.sum("req_watch_s").over(before), F.lit(0.0)).alias("watch_before_s"),
-        F.coalesce(F.sum("req_valid").over(before), F.lit(0)).alias("valid_before"),
-        # the next request's session-so-far stats: everything up to and including this one
-        F.sum("req_watch_s").over(upto).alias("watch_upto_s"),
-        F.sum("req_valid").over(upto).alias("valid_upto"),
-        nxt.alias("nxt"))
-    has_next = F.coalesce((F.col("nxt.request_index") == F.col("request_index") + 1)
-                          & F.col("nxt.has_user") & F.col("nxt.pairs").isNotNull(), F.lit(False))
-    done = (F.coalesce(F.col("exit_after_request"), F.lit(1)) == 1) | ~has_next
-    return (rows.where(F.col("has_user") & F.col("pairs").isNotNull())
-            .withColumn("done", done)
-            .withColumn("user_block", user_block(F.col("u"), F.col("watch_before_s"),
-                                                 F.col("valid_before")))
-            .withColumn("next_user_block", user_block(F.col("nxt.u"), F.col("watch_upto_s"),
-                                                      F.col("valid_upto")))
-            .drop("u", "has_user", "req_watch_s", "req_valid", "watch_before_s",
-                  "valid_before", "watch_upto_s", "valid_upto"))
-
-
-def enhanced_rows(rows: DataFrame, data: DataConfig) -> DataFrame:
-    """The `enhanced_state` table's rows from `session_rows`."""
-    n = F.size("pairs")
-    n_next = F.size("nxt.pairs")
-    done = F.col("done")
-
-    def unless_done(col: Column, width: int) -> Column:
-        return F.when(done, _zeros(width)).otherwise(col)
-
-    return rows.select(
-        "ds", _split(data.eval_fraction).alias("split"), "request_id", "session_id", "user_id",
-        "request_index", n.alias("n_items"),
-        _pad(F.array_repeat(F.lit(1.0).cast("float"), n), n, 1).alias("mask"),
-        F.concat(F.transform("pairs", lambda p: p["item_id"]),
-                 F.array_repeat(F.lit(-1).cast("bigint"), F.lit(L) - n)).alias("item_ids"),
-        _pad(F.flatten(F.transform("pairs", lambda p: pair_state(F.col("user_block"), p))),
-             n, D).alias("pair_state"),
-        _pad(F.flatten(F.transform("pairs", lambda p: p["action"])), n, A).alias("action"),
-        _pad(F.flatten(F.transform("pairs", lambda p: p["box_center"])), n, A)
-        .alias("box_center"),
-        _pad(F.col("reward_watch"), n, 1).alias("reward_watch"),
-        _pad(F.col("reward_other"), n, 1).alias("reward_other"),
-        _pad(F.col("valid"), n, 1).alias("valid"),
-        unless_done(_pad(F.flatten(F.transform(
-            "nxt.pairs", lambda p: pair_state(F.col("next_user_block"), p))), n_next, D),
-            L * D).alias("next_pair_state"),
-        unless_done(_pad(F.flatten(F.transform("nxt.pairs", lambda p: p["box_center"])),
-                         n_next, A), L * A).alias("next_box_center"),
-        unless_done(_pad(F.array_repeat(F.lit(1.0).cast("float"), n_next), n_next, 1), L)
-        .alias("next_mask"),
-        done.cast("float").alias("done"))
-
-
-def user_state_rows(rows: DataFrame, data: DataConfig) -> DataFrame:
-    """The `user_state` table's rows (one per request, user-level MDP) from `session_rows`."""
-    done = F.col("done")
-    return rows.select(
-        "ds", _split(data.eval_fraction).alias("split"), "request_id", "session_id", "user_id",
-        "request_index",
-        F.concat("user_block", "cand_pred_mean", "cand_pred_std").alias("user_state"),
-        F.col("u_action").alias("action"), F.col("u_box_center").alias("box_center"),
-        _sum(F.col("reward_watch")).cast("float").alias("reward_watch"),
-        _sum(F.col("reward_other")).cast("float").alias("reward_other"),
-        F.when(done, _zeros(S.USER_STATE_DIM)).otherwise(F.concat(
-            "next_user_block", "nxt.cand_pred_mean", "nxt.cand_pred_std"))
-        .alias("next_user_state"),
-        F.when(done, _zeros(A)).otherwise(F.col("nxt.u_box_center")).alias("next_box_center"),
-        done.cast("float").alias("done"))
+        F.max("exit_after_request").alias("exit_after_request"))
+    before = (Window.partitionBy("session_id").orderBy("request_index")
+              .rowsBetween(Window.unboundedPreceding, -1))
+    r = (requests.join(per_request, "request_id", "left")
+         .withColumn("session_watch_before_s",
+                     F.coalesce(F.sum(F.coalesce("req_watch_s", F.lit(0.0))).over(before),
+                                F.lit(0.0)))
+         .withColumn("session_valid_before",
+                     F.coalesce(F.sum(F.coalesce("req_valid", F.lit(0))).over(before), F.lit(0)))
+         .join(users.drop("ds"), "user_id", "inner"))
+    return r.withColumn("user_block", user_block(r))
 
 
 def build_enhanced_state(users: DataFrame, items: DataFrame, requests: DataFrame,
                          exposures: DataFrame, feedback: DataFrame, reward: RewardConfig,
                          data: DataConfig) -> tuple[DataFrame, DataFrame]:
     """Return (enhanced_state, user_state) for one day's bronze tables."""
-    rows = session_rows(users, items, requests, exposures, feedback, reward)
-    return enhanced_rows(rows, data), user_state_rows(rows, data)
+    ctx = request_context(
+        requests.select("*", F.col("action").cast(FLOATS).alias("u_action"),
+                        F.col("mu_bp").cast(FLOATS).alias("u_box_center"))
+        .drop("action", "mu_bp"), users, feedback)
+    rw, ro = pair_rewards(reward)
+    pairs = (exposures
+             .join(items.drop("ds"), "item_id", "inner")
+             .join(feedback.drop("ds"), ["request_id", "item_id"], "left")
+             .join(ctx.select("request_id", "user_block"), "request_id", "inner")
+             .select(
+                 "request_id",
+                 F.struct(
+                     F.col("position").alias("position"),
+                     F.col("item_id").alias("item_id"),
+                     F.concat(F.col("user_block"), item_block(), F.col("preds").cast(FLOATS),
+                              F.col("cand_rank").cast(FLOATS), F.col("cand_z").cast(FLOATS))
+                     .alias("pair_state"),
+                     F.col("action").cast(FLOATS).alias("action"),
+                     F.col("mu_bp").cast(FLOATS).alias("box_center"),
+                     rw.alias("reward_watch"), ro.alias("reward_other"),
+                     F.coalesce(F.col("valid"), F.lit(0)).cast("float").alias("valid"),
+                 ).alias("pair")))
+    lists = (pairs.groupBy("request_id")
+             .agg(F.sort_array(F.collect_list("pair")).alias("pairs"))
+             .withColumn("n_items", F.size("pairs")))
+
+    def flat(field: str) -> Column:
+        return F.flatten(F.transform("pairs", lambda p: p[field]))
+
+    def per_item(field: str, fill: float = 0.0) -> Column:
+        return _pad(F.transform("pairs", lambda p: p[field].cast("float")), F.col("n_items"), 1,
+                    fill)
+
+    lists = lists.select(
+        "request_id", "n_items",
+        _pad(F.array_repeat(F.lit(1.0).cast("float"), F.col("n_items")), F.col("n_items"), 1)
+        .alias("mask"),
+        F.concat(F.transform("pairs", lambda p: p["item_id"]),
+                 F.array_repeat(F.lit(-1).cast("bigint"), F.lit(L) - F.col("n_items")))
+        .alias("item_ids"),
+        _pad(flat("pair_state"), F.col("n_items"), D).alias("pair_state"),
+        _pad(flat("action"), F.col("n_items"), A).alias("action"),
+        _pad(flat("box_center"), F.col("n_items"), A).alias("box_center"),
+        per_item("reward_watch").alias("reward_watch"),
+        per_item("reward_other").alias("reward_other"),
+        per_item("valid").alias("valid"),
+        F.aggregate(F.transform("pairs", lambda p: p["reward_watch"].cast("double")),
+                    F.lit(0.0), lambda acc, x: acc + x).alias("list_reward_watch"),
+        F.aggregate(F.transform("pairs", lambda p: p["reward_other"].cast("double")),
+                    F.lit(0.0), lambda acc, x: acc + x).alias("list_reward_other"),
+    )
+    ctx = ctx.withColumn("user_state", F.concat(
+        F.col("user_block"), F.col("cand_pred_mean").cast(FLOATS),
+        F.col("cand_pred_std").cast(FLOATS)))
+    rows = lists.join(ctx.select("request_id", "session_id", "user_id", "request_index",
+                                 "exit_after_request", "user_state", "ds",
+                                 F.col("u_action"), F.col("u_box_center")),
+                      "request_id", "inner")
+    # the next list: the next row of the session if it is request_index + 1 (one shuffle
+    # by session; a self join would shuffle both sides and, without reuse, build it twice)
+    w = Window.partitionBy("session_id").orderBy("request_index")
+    nxt = F.lead(F.struct(
+        F.col("request_index").alias("next_request_index"),
+        F.col("pair_state").alias("next_pair_state"),
+        F.col("box_center").alias("next_box_center"), F.col("mask").alias("next_mask"),
+        F.col("user_state").alias("next_user_state"),
+        F.col("u_box_center").alias("next_u_box_center"))).over(w)
+    joined = rows.withColumn("nxt", nxt)
+    has_next = F.coalesce(F.col("nxt.next_request_index") == F.col("request_index") + 1,
+                          F.lit(False))
+    done = (F.coalesce(F.col("exit_after_request"), F.lit(1)) == 1) | ~has_next
+    joined = joined.withColumn("done", done).select("*", "nxt.*").drop("nxt")
+
+    def unless_done(col: str, width: int) -> Column:
+        return F.when(F.col("done"), F.array_repeat(F.lit(0.0).cast("float"), width)
+                      ).otherwise(F.col(col))
+
+    joined = joined.withColumn("split", _split(data.eval_fraction))
+    enhanced = joined.select(
+        "ds", "split", "request_id", "session_id", "user_id", "request_index", "n_items", "mask",
+        "item_ids", "pair_state", "action", "box_center", "reward_watch", "reward_other", "valid",
+        unless_done("next_pair_state", L * D).alias("next_pair_state"),
+        unless_done("next_box_center", L * A).alias("next_box_center"),
+        unless_done("next_mask", L).alias("next_mask"),
+        F.col("done").cast("float").alias("done"))
+    user_state = joined.select(
+        "ds", "split", "request_id", "session_id", "user_id", "request_index", "user_state",
+        F.col("u_action").alias("action"), F.col("u_box_center").alias("box_center"),
+        F.col("list_reward_watch").cast("float").alias("reward_watch"),
+        F.col("list_reward_other").cast("float").alias("reward_other"),
+        unless_done("next_user_state", S.USER_STATE_DIM).alias("next_user_state"),
+        unless_done("next_u_box_center", A).alias("next_box_center"),
+        F.col("done").cast("float").alias("done"))
+    return enhanced, user_state
 
 
 def run(spark: SparkSession, cfg: PipelineConfig, ds: str) -> dict[str, int]:
@@ -251,17 +219,11 @@ def run(spark: SparkSession, cfg: PipelineConfig, ds: str) -> dict[str, int]:
            ("raw_users", "raw_items", "raw_requests", "raw_exposures", "raw_feedback")}
     if src["raw_requests"].limit(1).count() == 0:
         raise RuntimeError(f"no raw_requests for ds={ds}: run simulate (or wait for logs) first")
-    # both tables come from these rows: computed once, kept (spilling to disk) for both writes
-    rows = session_rows(src["raw_users"], src["raw_items"], src["raw_requests"],
-                        src["raw_exposures"], src["raw_feedback"], cfg.reward)
-    rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        counts = {"enhanced_state": write_partition(enhanced_rows(rows, cfg.data), db,
-                                                    "enhanced_state", ds),
-                  "user_state": write_partition(user_state_rows(rows, cfg.data), db,
-                                                "user_state", ds)}
-    finally:
-        rows.unpersist()
+    enhanced, user_state = build_enhanced_state(
+        src["raw_users"], src["raw_items"], src["raw_requests"], src["raw_exposures"],
+        src["raw_feedback"], cfg.reward, cfg.data)
+    counts = {"enhanced_state": write_partition(enhanced, db, "enhanced_state", ds),
+              "user_state": write_partition(user_state, db, "user_state", ds)}
     log.info("rows written: %s", counts)
     return counts
 
