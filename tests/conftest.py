@@ -18,6 +18,7 @@ os.environ["MTF_METASTORE_DIR"] = str(_TMP / "metastore")
 os.environ["MTF_AIRFLOW_HOME"] = str(_TMP / "airflow")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(config, items) -> None:
     """`make test` runs two pytest-xdist workers with `--dist loadgroup`: each test module is
     one unit of work (its module fixtures are built once, on one worker), and the tests that
