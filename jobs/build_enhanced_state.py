@@ -9,9 +9,10 @@ the session ended. It also builds the user-level `user_state` table.
 The next list comes from `lead()` over the session's rows, one shuffle by session; the
 former self join of the rows with themselves on (session_id, request_index + 1) had
 Spark build the whole list pipeline twice and shuffle both sides (13 exchanges instead
-of 7 at 1M requests; docs/ETL.md has the measurements). Pair states are built per
-exposure, before the grouping, where Spark generates code for them: building them later
-inside higher-order functions (`transform`) was measured 2-3x slower.
+of 8, twice the peak memory at 1M requests; docs/ETL.md has the measurements). Pair
+states are built per exposure, before the grouping, where Spark generates code for them:
+building them later inside higher-order functions (`transform`, interpreted) was
+measured up to 3x slower.
 
 Pure transform `build_enhanced_state(...)` on DataFrames; I/O in `run`.
 
