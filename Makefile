@@ -49,9 +49,11 @@ browser:
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
 
-# Spark vs DuckDB on one simulated day at 100k and 1M requests (long: minutes per size).
+# Spark vs DuckDB on one simulated day at 100k and 1M requests (long: minutes per size);
+# --baseline: the job before its lead() rework, same files, same run (docs/ETL.md).
 bench-etl: install
-	$(PY) bench/bench_etl.py --requests 100000 1000000 --out bench/results/etl.json
+	$(PY) bench/bench_etl.py --requests 100000 1000000 --baseline e1cdd0c --duckdb-plans lead \
+	  --work /tmp/mtf-bench-etl --out bench/results/etl.json
 
 lint: install
 	$(VENV)/bin/ruff check mtf jobs model sim dags tests
