@@ -21,12 +21,14 @@ os.environ["MTF_AIRFLOW_HOME"] = str(_TMP / "airflow")
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(config, items) -> None:
     """`make test` runs two pytest-xdist workers with `--dist loadgroup`: each test module is
-    one unit of work (its module fixtures are built once, on one worker), and the tests that
-    need the end-to-end Airflow day share one unit, so the day runs once. Each worker has
-    its own warehouse and metastore (`_TMP` above is per process)."""
+    one unit of work (its module fixtures are built once, on one worker), and the tests
+    marked `e2e` (they need the end-to-end Airflow day) share one unit, so the day runs
+    once; that unit, the longest, is collected first so that a worker starts on it at once.
+    Each worker has its own warehouse and metastore (`_TMP` above is per process)."""
     for item in items:
-        group = "e2e" if "e2e_day1" in item.fixturenames else item.module.__name__
+        group = "e2e" if item.get_closest_marker("e2e") else item.module.__name__
         item.add_marker(pytest.mark.xdist_group(group))
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)  # stable
 
 
 @pytest.fixture(scope="session")
