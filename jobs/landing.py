@@ -32,9 +32,8 @@ def missing_landings(cfg: PipelineConfig, ds: str) -> list[str]:
     """The bronze tables whose day folder is not complete yet (no marker), in BRONZE order."""
     import fsspec
 
-    fs, root = fsspec.core.url_to_fs(cfg.storage.landing_path())
-    validate_ds(ds)
-    return [t for t in BRONZE if not fs.exists(f"{root}/{t}/{ds}/{MARKER}")]
+    fs, _ = fsspec.core.url_to_fs(cfg.storage.landing_path())  # fs methods take the URLs
+    return [t for t in BRONZE if not fs.exists(f"{landing_path(cfg, t, ds)}/{MARKER}")]
 
 
 def write_landing(df: DataFrame, cfg: PipelineConfig, table: str, ds: str) -> str:

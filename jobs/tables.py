@@ -65,6 +65,12 @@ _CREATE_RE = re.compile(r"CREATE TABLE IF NOT EXISTS \S+\.(\w+)", re.I)
 _TBLPROPS_RE = re.compile(r"TBLPROPERTIES\s*\((.*)\)\s*$", re.I | re.S)
 
 
+def _checks(statements: list[str]) -> list[tuple[str, str]]:
+    """(name, expression) of every `ALTER TABLE ... ADD CONSTRAINT ... CHECK` among them."""
+    return [(m.group(2).lower(), m.group(3).strip()) for s in statements
+            if (m := _CONSTRAINT_RE.match(s))]
+
+
 def _sql_string(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
@@ -94,9 +100,7 @@ def ensure_tables(spark: SparkSession, db: str) -> None:
         m = _CREATE_RE.search(create)
         if m and m.group(1) in existing:
             continue
-        checks = [(c.group(2).lower(), c.group(3).strip()) for s in rest
-                  if (c := _CONSTRAINT_RE.match(s))]
-        spark.sql(_create_with_constraints(create, checks))
+        spark.sql(_create_with_constraints(create, _checks(rest)))
         for stmt in rest:
             if not _CONSTRAINT_RE.match(stmt):
                 spark.sql(stmt)

@@ -64,13 +64,16 @@ class StorageConfig:
     database: str = "mtf"
     """Catalog database that holds every table."""
 
+    @staticmethod
+    def _absolute(path: str) -> str:
+        """A local path, relative ones resolved against the project root."""
+        p = Path(path)
+        return str(p if p.is_absolute() else (PROJECT_ROOT / p).resolve())
+
     def warehouse_path(self) -> str:
         """The warehouse as Spark sees it: a URI as given, or an absolute local path."""
         w = os.environ.get("MTF_WAREHOUSE", self.warehouse)
-        if "://" in w:
-            return w
-        p = Path(w)
-        return str(p if p.is_absolute() else (PROJECT_ROOT / p).resolve())
+        return w if "://" in w else self._absolute(w)
 
     def is_remote(self) -> bool:
         """True when the warehouse is a URI (tables and landing go through Hadoop/fsspec)."""
@@ -79,8 +82,7 @@ class StorageConfig:
     def local_path(self) -> str:
         d = os.environ.get("MTF_LOCAL_DIR", self.local_dir)
         if d:
-            p = Path(d)
-            return str(p if p.is_absolute() else (PROJECT_ROOT / p).resolve())
+            return self._absolute(d)
         if self.is_remote():
             raise ValueError(f"the warehouse is {self.warehouse_path()}: set MTF_LOCAL_DIR (or "
                              "storage.local_dir) to a local or mounted folder for artifacts, "

@@ -201,6 +201,11 @@ def _day(start: str, k: int) -> str:
     return (dt.date.fromisoformat(start) + dt.timedelta(days=k)).isoformat()
 
 
+def _pct_change(values: Sequence[float], base: Sequence[float]) -> list[float]:
+    """Per-seed relative change of `values` over `base`, in percent (paired by seed)."""
+    return [100.0 * (x - b) / b for x, b in zip(values, base)]
+
+
 def _learner(name: str, exp: ExperimentConfig, cfg: PipelineConfig, seed: int | None = None):
     """Learner `name` with the experiment's config; `seed` (if given and the config has
     one) replaces its training seed."""
@@ -300,12 +305,11 @@ def summarise(per_learner: dict[str, dict[str, Any]], baseline: dict[str, list[f
         vals: list[tuple[str, tuple[float, ...], int]] = []
         fits = r.get("truth_by_fit", [])
         for m in ("uvc", "udt"):
-            pct = [100.0 * (x - b) / b for x, b in zip(r["truth"][m], baseline[m])]
+            pct = _pct_change(r["truth"][m], baseline[m])
             vals += [(f"sim/{m}", mean_ci(r["truth"][m]), k),
                      (f"sim/{m}_delta_pct", mean_ci(pct), k)]
             if len(fits) > 1:  # one value per training seed: its mean change over eval seeds
-                per_fit = [float(np.mean([100.0 * (x - b) / b for x, b in
-                                          zip(f[m], baseline[m])])) for f in fits]
+                per_fit = [float(np.mean(_pct_change(f[m], baseline[m]))) for f in fits]
                 vals.append((f"sim/{m}_delta_pct_train", mean_ci(per_fit), len(fits)))
         vals += [("ncis", r["offline"]["ncis"], r["offline"]["units"]),
                  ("mtf_gauc", (r["offline"]["mtf_gauc"],), r["offline"]["pairs"]),
@@ -522,8 +526,7 @@ def headroom(exp: ExperimentConfig, out: Path, beta: float, n_draws: int = 32
         row: dict[str, Any] = {"policy": name, "vs": vs}
         for m in ("uvc", "udt"):
             row[m] = mean_ci(d[m])
-            row[f"{m}_delta_pct"] = mean_ci([100.0 * (x - b) / b for x, b in
-                                             zip(d[m], ref[m])])
+            row[f"{m}_delta_pct"] = mean_ci(_pct_change(d[m], ref[m]))
         rows.append(row)
     probe_stats = {"action_spread": float(np.mean([np.mean(p.spread) for p in probes])),
                    "changed_slots": float(np.mean([np.mean(p.changed) for p in probes]))}

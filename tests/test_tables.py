@@ -95,13 +95,12 @@ def test_constraints_fold_into_the_create_statement():
 
 def test_every_ddl_constraint_is_on_the_fresh_table(spark, cfg):
     """What ensure_tables created equals what the DDL's ALTER ... ADD CONSTRAINT says."""
-    from jobs.tables import _CONSTRAINT_RE, _CREATE_RE, _ddl_units
+    from jobs.tables import _CREATE_RE, _checks, _ddl_units
 
     db = cfg.storage.database
     for create, *rest in _ddl_units(db):
         table = f"{db}.{_CREATE_RE.search(create).group(1)}"
-        want = {f"delta.constraints.{m.group(2).lower()}": m.group(3).strip()
-                for s in rest if (m := _CONSTRAINT_RE.match(s))}
+        want = {f"delta.constraints.{name}": expr for name, expr in _checks(rest)}
         props = {r["key"]: r["value"] for r in spark.sql(f"SHOW TBLPROPERTIES {table}").collect()
                  if r["key"].startswith("delta.constraints.")}
         assert props == want, table
