@@ -3,8 +3,6 @@ through fsspec, for a plain path and for a URI-style warehouse, without Spark.""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from jobs.landing import MARKER, missing_landings
@@ -13,15 +11,10 @@ from jobs.tables import BRONZE
 DS = "2031-05-05"
 
 
-def _cfg(cfg, warehouse: str):
-    return dataclasses.replace(cfg, storage=dataclasses.replace(cfg.storage, warehouse=warehouse))
-
-
 @pytest.mark.parametrize("uri", [False, True])
 def test_missing_landings_follows_the_markers(cfg, tmp_path, monkeypatch, uri):
-    monkeypatch.delenv("MTF_WAREHOUSE", raising=False)
-    c = _cfg(cfg, f"file://{tmp_path}" if uri else str(tmp_path))
-    assert missing_landings(c, DS) == list(BRONZE)
+    monkeypatch.setenv("MTF_WAREHOUSE", f"file://{tmp_path}" if uri else str(tmp_path))
+    assert missing_landings(cfg, DS) == list(BRONZE)
     for t in BRONZE[:-1]:
         folder = tmp_path / "_landing" / t / DS
         folder.mkdir(parents=True)
@@ -29,12 +22,12 @@ def test_missing_landings_follows_the_markers(cfg, tmp_path, monkeypatch, uri):
         (folder / MARKER).touch()
     # a folder with data but no marker is a write in progress: still missing
     (tmp_path / "_landing" / BRONZE[-1] / DS).mkdir(parents=True)
-    assert missing_landings(c, DS) == [BRONZE[-1]]
-    assert missing_landings(c, "2031-05-06") == list(BRONZE)  # another day
+    assert missing_landings(cfg, DS) == [BRONZE[-1]]
+    assert missing_landings(cfg, "2031-05-06") == list(BRONZE)  # another day
     (tmp_path / "_landing" / BRONZE[-1] / DS / MARKER).touch()
-    assert missing_landings(c, DS) == []
+    assert missing_landings(cfg, DS) == []
     with pytest.raises(ValueError):
-        missing_landings(c, "2031-05-05/../x")
+        missing_landings(cfg, "2031-05-05/../x")
 
 
 def test_check_logs_step_fails_until_landed(tmp_path, monkeypatch):

@@ -146,11 +146,17 @@ def test_pair_actor_bounded_layout_and_scriptable():
         pa(torch.randn(3, S.PAIR_STATE_DIM - 1))
 
 
+def _one_request(n: int, scale: float) -> torch.Tensor:
+    """Pair states of n candidates of one request (every row has row 0's user block)."""
+    x = torch.randn(n, S.PAIR_STATE_DIM) * scale
+    x[:, : S.D_USER] = x[:1, : S.D_USER]
+    return x
+
+
 def test_pair_actor_request_path_equals_forward_for_one_request():
     torch.manual_seed(5)
     pa = PairActor(hidden=(16, 8), user_tower_hidden=4)
-    x = torch.randn(30, S.PAIR_STATE_DIM) * 3
-    x[:, : S.D_USER] = x[:1, : S.D_USER]  # 30 candidates of one request
+    x = _one_request(30, 3.0)
     out = pa(x)
     torch.testing.assert_close(pa.forward_request(x), out, atol=1e-6, rtol=1e-6)
     # the user block is read from row 0 only; the rest of every row matters per row
@@ -178,8 +184,7 @@ def test_user_actor_bounded_and_scriptable():
 def test_factorized_actor_request_equals_forward_bounded_and_scriptable():
     torch.manual_seed(4)
     fa = FactorizedPairActor(user_hidden=(16, 8), pair_hidden=6)
-    x = torch.randn(40, S.PAIR_STATE_DIM) * 5
-    x[:, : S.D_USER] = x[:1, : S.D_USER]  # 40 candidates of one request
+    x = _one_request(40, 5.0)
     out = fa(x)
     assert out.shape == (40, S.ACTION_DIM) and out.abs().max() <= 1.0
     torch.testing.assert_close(fa.forward_request(x), out, atol=1e-6, rtol=1e-6)

@@ -81,14 +81,10 @@ def test_job_runs_on_the_standalone_cluster(cluster, tmp_root, cfg, monkeypatch)
                          cwd=PROJECT_ROOT, env=env, text=True, capture_output=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     # the day's logs were written by the worker's executor, markers last
-    import dataclasses
-
     from jobs.landing import missing_landings
 
-    here = dataclasses.replace(cfg, storage=dataclasses.replace(
-        cfg.storage, warehouse=str(root / "warehouse")))
-    monkeypatch.delenv("MTF_WAREHOUSE", raising=False)
-    assert missing_landings(here, DS) == []
+    monkeypatch.setenv("MTF_WAREHOUSE", env["MTF_WAREHOUSE"])
+    assert missing_landings(cfg, DS) == []
     apps = _status(webui)["completedapps"]
     ours = [a for a in apps if a["name"] == f"mtf-simulate-{DS}"]
     assert ours, [a["name"] for a in apps]
