@@ -10,7 +10,7 @@ install: $(STAMP)
 
 # One environment for Spark jobs, trainer and Airflow (see README "Why these versions").
 # petastorm goes in last with --no-deps: its metadata pins setuptools<70, which torch's
-# wheels contradict, while it runs fine on the pinned set (tests/test_petastorm_delta.py).
+# wheels contradict, while it runs fine on the pinned set (tests/spark/test_petastorm_delta.py).
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip "setuptools>=77" wheel
@@ -42,9 +42,9 @@ airflow: install
 # Interactive Spark SQL shell (pyspark's bin/spark-sql) on the catalog, views (re)created.
 # One-off queries: $(VENV)/bin/mtf sql "SELECT * FROM mtf.v_policy_comparison"
 sql: install
-	$(PY) -m jobs.views --shell
+	$(PY) -m store.views --shell
 
-# Headless Chromium + chromedriver for tests/test_airflow_ui.py (Debian; needs root).
+# Headless Chromium + chromedriver for tests/e2e/test_airflow_ui.py (Debian; needs root).
 browser:
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)

@@ -48,8 +48,8 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mtf import schema as S  # noqa: E402
-from mtf.config import load_config  # noqa: E402
+from core import schema as S  # noqa: E402
+from pipeline.config import load_config  # noqa: E402
 
 BRONZE = ("raw_users", "raw_items", "raw_requests", "raw_exposures", "raw_feedback")
 CHUNK_USERS = 20_000
@@ -111,8 +111,8 @@ def simulate_bronze(n_requests: int, out: Path, seed: int) -> dict[str, int]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from core.policy import FixedWeightsPolicy
     from sim import World, simulate_day
-    from sim.policies import FixedWeightsPolicy
 
     cfg = load_config("demo")
     counts = dict.fromkeys(BRONZE, 0)

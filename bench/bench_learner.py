@@ -12,7 +12,7 @@
    each case answering blocks of consecutive requests, the load average recorded, and
    the p99 also over the requests the kernel did not preempt;
 3. EnhancedRL.update throughput in request lists per second, demo and paper network sizes
-   (configs/demo.yaml, configs/paper.yaml);
+   (configs/pipeline/demo.yaml, configs/pipeline/paper.yaml);
 4. the same training steps fed by Petastorm from Parquet files of the enhanced_state schema
    (the loader as shipped, and without its prefetch thread) vs fed from in-memory tensors
    (baseline).
@@ -46,13 +46,13 @@ import torch
 from tabulate import tabulate
 from torch import nn
 
+from core import schema as S
 from model.config import EnhancedRLConfig
 from model.enhanced_rl import EnhancedRL
 from model.export import export_onnx, onnx_session
 from model.loader import EnhancedStateLoader
 from model.networks import CriticEnsemble, FactorizedPairActor, PairActor, UserActor
-from mtf import schema as S
-from mtf.config import load_config
+from pipeline.config import load_config
 
 D, A, L = S.PAIR_STATE_DIM, S.ACTION_DIM, S.LIST_LEN
 Row = dict[str, object]
@@ -216,7 +216,7 @@ def bench_serving(rounds: int, block: int, workdir: Path, candidates: int = 500)
 
 # --- 3. training throughput ------------------------------------------------------------------
 def _learner_config(profile: str) -> EnhancedRLConfig:
-    """The profile's learner config (configs/<profile>.yaml over the defaults)."""
+    """The profile's learner config (configs/pipeline/<profile>.yaml over the defaults)."""
     return load_config(profile).rl
 
 

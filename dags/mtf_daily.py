@@ -10,7 +10,7 @@ The tasks run one after the other, in the order of this table:
 | `release` | evaluate, gate, publish | offline evaluation, the gate, publication |
 | `observe` | online_metrics, report | what users did, and the nightly report |
 
-**Params** (Trigger DAG w/ config): `profile` (configs/<profile>.yaml for every task) and
+**Params** (Trigger DAG w/ config): `profile` (configs/pipeline/<profile>.yaml for every task) and
 `ds` (run that day instead of the logical date's day). For a range of days use a backfill:
 `mtf airflow -- backfill create --dag-id mtf_daily --from-date 2026-01-01 --to-date 2026-01-03`
 (one run per day, in date order: `max_active_runs=1`).

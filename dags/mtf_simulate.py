@@ -7,7 +7,7 @@ seeded user simulator with box exploration, and lands the day's raw logs
 `mtf_daily`'s `wait_for_logs` / `validate_logs`. In production, upstream logging replaces
 this DAG.
 
-**Params**: `profile` (configs/<profile>.yaml) and `ds` (simulate that day instead of the
+**Params**: `profile` (configs/pipeline/<profile>.yaml) and `ds` (simulate that day instead of the
 logical date's day). Days depend on each other (a day is served by the policy published
 the day before), so simulate a range with a backfill, which runs one day at a time.
 """

@@ -1,7 +1,7 @@
 """Job `build_enhanced_state`: bronze logs of one day -> list-level training rows.
 
 For every request it builds the enhanced state of each exposed pair (ALGORITHM.md
-section 1; layout in mtf/schema.py, the same vectors the simulator served from),
+section 1; layout in core/schema.py, the same vectors the simulator served from),
 the logged actions and boxes, the per-critic-set rewards, and links the NEXT request
 of the same session (its pairs, boxes and mask) for list-level TD, with `done` when
 the session ended. It also builds the user-level `user_state` table.
@@ -28,11 +28,12 @@ from collections.abc import Sequence
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from jobs.common import parse_job_args
-from jobs.spark import get_spark
-from jobs.tables import ensure_tables, read_partition, write_partition
-from mtf import schema as S
-from mtf.config import DataConfig, PipelineConfig, RewardConfig
+from core import schema as S
+from core.reward import RewardConfig, critic_rewards
+from pipeline.config import DataConfig, PipelineConfig
+from pipeline.entry import parse_job_args
+from store.spark import get_spark
+from store.tables import ensure_tables, read_partition, write_partition
 
 log = logging.getLogger("jobs.build_enhanced_state")
 
@@ -77,11 +78,10 @@ def item_block() -> Column:
 
 def pair_rewards(reward: RewardConfig) -> tuple[Column, Column]:
     """(critic-set 0, critic-set 1) reward of one pair from its feedback row."""
-    watch = F.coalesce(F.col("watch_time_s"), F.lit(0.0)) * (reward.w_watch / 60.0)
-    other = (reward.w_valid * F.coalesce(F.col("valid"), F.lit(0))
-             + reward.w_like * F.coalesce(F.col("like"), F.lit(0))
-             + reward.w_share * F.coalesce(F.col("share"), F.lit(0))
-             + reward.w_collect * F.coalesce(F.col("collect"), F.lit(0)))
+    zero = lambda c: F.coalesce(F.col(c), F.lit(0))  # noqa: E731
+    watch, other = critic_rewards(
+        reward, F.coalesce(F.col("watch_time_s"), F.lit(0.0)), zero("valid"), zero("like"),
+        zero("share"), zero("collect"))
     return watch.cast("float"), other.cast("float")
 
 

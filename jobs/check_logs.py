@@ -1,6 +1,6 @@
 """Step `check-logs`: have every bronze table's raw logs for day ds landed?
 
-No Spark: it looks for the `_SUCCESS` markers through fsspec (jobs/landing.py). Airflow's
+No Spark: it looks for the `_SUCCESS` markers through fsspec (store/landing.py). Airflow's
 `wait_for_logs` sensor pokes the same function (`logs_landed`) until it is true or the
 sensor times out; `mtf check-logs --ds D` fails (exit 1) while something is missing.
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from jobs.common import parse_job_args
-from jobs.landing import missing_landings
-from mtf.config import PipelineConfig, load_config
+from pipeline.config import PipelineConfig, load_config
+from pipeline.entry import parse_job_args
+from store.landing import missing_landings
 
 log = logging.getLogger("jobs.check_logs")
 

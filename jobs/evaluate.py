@@ -21,14 +21,14 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import SparkSession
 
-from jobs.common import parse_job_args
-from jobs.registry import PolicyRef, load_policy, serving_policy
-from jobs.spark import get_spark
-from jobs.tables import ensure_tables, read_partition
-from mtf import schema as S
-from mtf.config import PipelineConfig
-from mtf.fusion import log_fused_score, to_physical
-from mtf.provenance import artifact_dir, model_version
+from core import schema as S
+from core.fusion import log_fused_score, to_physical
+from pipeline.config import PipelineConfig
+from pipeline.entry import parse_job_args
+from pipeline.provenance import artifact_dir, model_version
+from store.registry import PolicyRef, load_policy, serving_policy
+from store.spark import get_spark
+from store.tables import ensure_tables, read_partition
 
 log = logging.getLogger("jobs.evaluate")
 L, D, A = S.LIST_LEN, S.PAIR_STATE_DIM, S.ACTION_DIM
@@ -139,9 +139,9 @@ def action_summary(acts: np.ndarray, mask: np.ndarray) -> dict[str, object]:
 def run(spark: SparkSession, cfg: PipelineConfig, ds: str) -> dict:
     import torch
 
+    from core.policy import TorchScriptPolicy
     from model.enhanced_rl import EnhancedRL
     from model.export import check_parity, load_actor
-    from sim.policies import TorchScriptPolicy
 
     db = cfg.storage.database
     ensure_tables(spark, db)

@@ -25,10 +25,11 @@ from collections.abc import Sequence
 
 from pyspark.sql import SparkSession
 
-from jobs.common import parse_job_args
-from jobs.spark import get_spark
-from jobs.tables import TABLES, ensure_tables, qualified, validate_ds
-from mtf.config import PipelineConfig
+from core.ds import validate_ds
+from pipeline.config import PipelineConfig
+from pipeline.entry import parse_job_args
+from store.spark import get_spark
+from store.tables import TABLES, ensure_tables, qualified
 
 log = logging.getLogger("jobs.maintenance")
 

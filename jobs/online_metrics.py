@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.common import parse_job_args
-from jobs.spark import get_spark
-from jobs.tables import ensure_tables, read_partition, write_partition
-from mtf.config import PipelineConfig
+from pipeline.config import PipelineConfig
+from pipeline.entry import parse_job_args
+from store.spark import get_spark
+from store.tables import ensure_tables, read_partition, write_partition
 
 log = logging.getLogger("jobs.online_metrics")
 

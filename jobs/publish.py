@@ -20,14 +20,14 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from jobs.common import parse_job_args
-from jobs.registry import PolicyRef, serving_policy
-from jobs.spark import get_spark
-from jobs.tables import ensure_tables, qualified, read_partition, write_partition
-from mtf import schema as S
-from mtf.config import PipelineConfig
-from mtf.fusion import to_physical
-from mtf.provenance import artifact_dir, model_version
+from core import schema as S
+from core.fusion import to_physical
+from pipeline.config import PipelineConfig
+from pipeline.entry import parse_job_args
+from pipeline.provenance import artifact_dir, model_version
+from store.registry import PolicyRef, serving_policy
+from store.spark import get_spark
+from store.tables import ensure_tables, qualified, read_partition, write_partition
 
 log = logging.getLogger("jobs.publish")
 D, A = S.PAIR_STATE_DIM, S.ACTION_DIM
@@ -59,7 +59,7 @@ def _score_partitions(ref: PolicyRef):
     def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         import numpy as np
 
-        from jobs.registry import load_policy
+        from store.registry import load_policy
 
         policy = load_policy(ref)  # checksum verified on load, once per partition
         for pdf in batches:

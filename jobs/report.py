@@ -28,22 +28,23 @@ from pathlib import Path
 import pandas as pd
 from pyspark.sql import SparkSession
 
-from jobs.common import parse_job_args
-from jobs.spark import get_spark
-from jobs.tables import ensure_tables, validate_ds
-from jobs.views import ensure_views
-from mtf import schema as S
-from mtf.config import PipelineConfig
-from mtf.provenance import artifact_dir
+from core import schema as S
+from core.ds import validate_ds
+from pipeline.config import PipelineConfig
+from pipeline.entry import parse_job_args
+from pipeline.provenance import artifact_dir
+from store.spark import get_spark
+from store.tables import ensure_tables
+from store.views import ensure_views
 
 log = logging.getLogger("jobs.report")
 
-TRAIN_METRICS_FILE = "train_metrics.jsonl"  # written by model/train.py (METRICS_FILE)
+TRAIN_METRICS_FILE = "train_metrics.jsonl"  # written by jobs/train.py (METRICS_FILE)
 TRAIN_CURVES = ("losses/critic", "losses/actor", "losses/box_penalty", "q/mean",
                 "losses/ensemble_std", "charts/in_box_frac")
 HISTORY_METRICS = (("ncis_s01", "NCIS (sigma 0.1)"), ("mtf_gauc", "MTF-GAUC"),
                    ("sim_uvc", "simulator UVC"))
-# histogram ranges of the physical fusion weights (mtf/fusion.py: power in [0, 2],
+# histogram ranges of the physical fusion weights (core/fusion.py: power in [0, 2],
 # bias in [0.01, 0.51]; the fusion_weights CHECK constraints enforce them)
 WEIGHT_RANGES = {"power": (0.0, 2.0), "bias": (0.01, 0.51)}
 BINS = 40

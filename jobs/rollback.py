@@ -23,11 +23,12 @@ from collections.abc import Sequence
 
 from pyspark.sql import SparkSession
 
-from jobs.common import setup_logging
-from jobs.registry import serving_policy
-from jobs.spark import get_spark
-from jobs.tables import ensure_tables, qualified, read_partition, validate_ds, write_partition
-from mtf.config import PipelineConfig, load_config
+from core.ds import validate_ds
+from pipeline.config import PipelineConfig, load_config
+from pipeline.entry import setup_logging
+from store.registry import serving_policy
+from store.spark import get_spark
+from store.tables import ensure_tables, qualified, read_partition, write_partition
 
 log = logging.getLogger("jobs.rollback")
 

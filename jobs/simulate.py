@@ -3,7 +3,7 @@
 The day is served by the latest published policy (trained on an earlier day), or by the
 fixed default weights when none is published, with box exploration around it. Like an
 upstream log collector, it writes each bronze table's day into the landing zone
-(jobs/landing.py: Parquet + a _SUCCESS marker written last); `validate_logs` checks them
+(store/landing.py: Parquet + a _SUCCESS marker written last); `validate_logs` checks them
 and loads bronze. A rerun replaces the landed folders with the same rows.
 
     spark-submit jobs/simulate.py --ds 2026-01-01
@@ -18,12 +18,12 @@ from collections.abc import Sequence
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 
-from jobs.common import parse_job_args
-from jobs.landing import write_landing
-from jobs.registry import load_policy, serving_policy
-from jobs.spark import get_spark
-from jobs.tables import BRONZE, ensure_tables, qualified
-from mtf.config import PipelineConfig
+from pipeline.config import PipelineConfig
+from pipeline.entry import parse_job_args
+from store.landing import write_landing
+from store.registry import load_policy, serving_policy
+from store.spark import get_spark
+from store.tables import BRONZE, ensure_tables, qualified
 
 log = logging.getLogger("jobs.simulate")
 

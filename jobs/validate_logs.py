@@ -7,7 +7,7 @@ declared in `RULES`, and nothing is lost: a row that breaks a rule goes whole (a
 Hard rules fail the run with a message naming the table, the rule and example keys; bronze
 is then left as it was:
 
-* `missing_partition`: a table has no complete landed folder for the day (jobs/landing.py);
+* `missing_partition`: a table has no complete landed folder for the day (store/landing.py);
 * `schema_drift`: a landed table lacks a column, has an extra one, or a column's type changed;
 * `too_many_quarantined`: more than `quality.max_quarantine_fraction` of a table's rows are
   quarantined (an upstream breakage, not a few bad rows; quarantine and dq_metrics are
@@ -38,12 +38,12 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from jobs.common import parse_job_args
-from jobs.landing import missing_landings, read_landing
-from jobs.spark import get_spark
-from jobs.tables import BRONZE, ensure_tables, qualified, write_partition
-from mtf import schema as S
-from mtf.config import PipelineConfig
+from core import schema as S
+from pipeline.config import PipelineConfig
+from pipeline.entry import parse_job_args
+from store.landing import missing_landings, read_landing
+from store.spark import get_spark
+from store.tables import BRONZE, ensure_tables, qualified, write_partition
 
 log = logging.getLogger("jobs.validate_logs")
 

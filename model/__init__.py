@@ -1,6 +1,6 @@
 """PyTorch side of mtf-rl: the EnhancedRL learning core (ALGORITHM.md sections 3-7).
 
-Light at import (the Airflow DAG and `mtf.config` import `model.config` at parse time):
+Light at import (the Airflow DAG and `pipeline.config` import `model.config` at parse time):
 this package imports nothing; each submodule imports torch / numpy itself.
 
 - `model.config`       EnhancedRLConfig (every hyper-parameter, one doc line each)
@@ -13,7 +13,7 @@ this package imports nothing; each submodule imports torch / numpy itself.
 - `model.metrics`      discounted_returns, ncis, mtf_gauc (numpy)
 - `model.loader`       EnhancedStateLoader: Petastorm reader of a pinned file list, order a
                        function of (seed, epoch, shard), `skip` for resume
-- `model.train`        the trainer: pinned snapshot, resumable checkpoints (<artifact>.work/),
+- `jobs.train`        the trainer: pinned snapshot, resumable checkpoints (<artifact>.work/),
                        warm start, torchrun data parallelism, TorchScript export
 - `model.distributed`  torchrun / gloo helpers (gradient all-reduce, broadcast, checksums)
 - `model.learners`     fixed, CEM, BatchRL-MTF, UnifiedRL, EnhancedRL behind one protocol

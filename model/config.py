@@ -64,7 +64,7 @@ class EnhancedRLConfig:
     """Seed of network init and of the learner's own sampling (REDQ subsets)."""
     grad_clip: float | None = None
     """Clip each network's gradient norm to this value (None: no clipping)."""
-    # --- read by the trainer (model/train.py), not by the learner ---------------------------
+    # --- read by the trainer (jobs/train.py), not by the learner ---------------------------
     log_every: int = 50
     """Trainer: one row of train_metrics.jsonl (with the ensemble diagnostics) every this
     many steps, and at the last step."""

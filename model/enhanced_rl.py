@@ -29,7 +29,7 @@ the policy's actions, after the update: `q/set{i}_logged_mean`, `q/set{i}_logged
 `q/set{i}_pi_mean`, `q/set{i}_pi_std`. A growing pi-vs-logged gap or pi spread is the
 out-of-distribution over-estimation the box and std penalties are there to hold down.
 
-Data-parallel training (model/train.py under torchrun): `grad_sync` averages each network's
+Data-parallel training (jobs/train.py under torchrun): `grad_sync` averages each network's
 gradients over the ranks between backward and the optimizer step, so identical replicas
 stay identical. Every rank then takes every step, even one whose batch has no exposed pair
 (its gradient counts as zero), or the collective calls would not match up.
@@ -52,6 +52,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from core import schema as S
 from model.config import EnhancedRLConfig
 from model.losses import (
     actor_loss,
@@ -62,7 +63,6 @@ from model.losses import (
     target_multiplier,
 )
 from model.networks import CriticEnsemble, PairActor
-from mtf import schema as S
 
 # name -> shape with symbolic dims (B lists, L slots, D state, A action, S critic sets)
 BATCH_SHAPES: dict[str, tuple[str, ...]] = {

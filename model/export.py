@@ -1,6 +1,6 @@
 """Export the actor to TorchScript or ONNX with a checksum; load with verification; parity.
 
-The serving side (sim.policies.TorchScriptPolicy, and a production ranker) loads the file
+The serving side (core.policy.TorchScriptPolicy, and a production ranker) loads the file
 with `torch.jit.load`, so we export with `torch.jit.script` (not trace: no example-shape
 specialisation, the leading dims stay free). torch 2.x marks TorchScript as deprecated in
 favour of torch.export; the warnings are silenced here on purpose, the format is what the
@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mtf.checksum import file_sha256
+from core.checksum import file_sha256
 
 log = logging.getLogger(__name__)
 

@@ -44,7 +44,7 @@ import pyarrow.parquet as pq
 import torch
 from petastorm import make_batch_reader
 
-from mtf import schema as S
+from core import schema as S
 
 log = logging.getLogger(__name__)
 

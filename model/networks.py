@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from mtf import schema as S
+from core import schema as S
 
 
 def mlp(sizes: Sequence[int], out_act: nn.Module | None = None) -> nn.Sequential:

@@ -3,7 +3,7 @@
 Imported at DAG-parse time, so it stays light: no Spark, torch or pandas imports.
 Spark jobs run through the Spark provider's SparkSubmitOperator against the Airflow
 connection `mtf_spark` (master, deploy mode: local[2] by default, a cluster by
-configuration); the same Spark conf as in-process sessions comes from mtf.spark_conf.
+configuration); the same Spark conf as in-process sessions comes from store.spark_conf.
 Non-Spark steps (training, the gate) run as their own processes through the `mtf` CLI.
 
 Every task receives the day and the config profile from templates, so that a run
@@ -21,8 +21,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from mtf.config import CONFIG_DIR, PROJECT_ROOT, load_config
-from mtf.spark_conf import delta_package, spark_conf
+from core.settings import PROJECT_ROOT
+from pipeline.config import CONFIG_DIR, load_config
+from store.spark_conf import delta_package, spark_conf
 
 SPARK_CONN_ID = os.environ.get("MTF_SPARK_CONN_ID", "mtf_spark")
 BIN_DIR = Path(sys.executable).parent
@@ -74,7 +75,7 @@ def dag_params(**extra) -> dict:
     return {
         "profile": Param(default_profile, type="string", enum=profiles(),
                          title="Config profile",
-                         description="configs/<profile>.yaml used by every task"),
+                         description="configs/pipeline/<profile>.yaml used by every task"),
         "ds": Param(None, type=["null", "string"], pattern=r"^\d{4}-\d{2}-\d{2}$",
                     title="Day (YYYY-MM-DD)",
                     description="Run this day instead of the logical date's day (reruns); "

@@ -28,16 +28,17 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from mtf.config import PROJECT_ROOT, load_config
+from core.settings import PROJECT_ROOT
+from pipeline.config import load_config
 
 STEPS = {
     "simulate": "jobs.simulate",
     "check-logs": "jobs.check_logs",
     "validate-logs": "jobs.validate_logs",
     "build-state": "jobs.build_enhanced_state",
-    "train": "model.train",
+    "train": "jobs.train",
     "evaluate": "jobs.evaluate",
-    "gate": "mtf.gate",
+    "gate": "jobs.gate",
     "publish": "jobs.publish",
     "online-metrics": "jobs.online_metrics",
     "report": "jobs.report",
@@ -148,7 +149,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     print(res.stdout[-6000:], res.stderr[-6000:], sep="\n", file=sys.stderr)
                 print(f"!! {dag_id} failed for {ds}", file=sys.stderr)
                 return 1
-    from jobs.spark import get_spark
+    from store.spark import get_spark
 
     cfg = load_config(args.profile)
     spark = get_spark(cfg, "mtf-demo-report")
@@ -182,8 +183,8 @@ def cmd_run(args: argparse.Namespace, passthrough: list[str]) -> int:
 def cmd_sql(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from jobs.spark import get_spark
-    from jobs.tables import ensure_tables
+    from store.spark import get_spark
+    from store.tables import ensure_tables
 
     cfg = load_config(args.profile)
     spark = get_spark(cfg, "mtf-sql")

@@ -1,7 +1,7 @@
 """The policy-quality experiment: every learner on the same simulated logs, scored against
 the simulator's ground truth and by the offline metrics (issue 5; docs/EXPERIMENT.md).
 
-    python -m mtf.experiment --config configs/experiment.yaml --out runs/experiment
+    python -m mtf.experiment --config configs/experiment/default.yaml --out runs/experiment
 
 1. Data. `data.days` days are simulated with box exploration on the training population.
    Day 1 is served by the production default weights; with `data.behaviour = <learner>`
@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import functools
 import json
 import logging
 import math
@@ -40,8 +41,9 @@ from typing import Any
 import numpy as np
 import yaml
 
-from mtf import schema as S
-from mtf.config import PROJECT_ROOT, PipelineConfig, load_config
+from core import schema as S
+from core.settings import PROJECT_ROOT
+from pipeline.config import PipelineConfig, load_config
 
 log = logging.getLogger("mtf.experiment")
 ALL_LEARNERS = ("fixed", "cem", "batchrl_mtf", "unified_rl", "enhanced_rl")
@@ -87,7 +89,7 @@ class ExperimentConfig:
     run_id: str = "experiment"
     """Name of the run: rows of experiment_results are replaced per (ds, run_id)."""
     profile: str = "demo"
-    """Pipeline profile (configs/<profile>.yaml) giving the simulator, reward and RL base."""
+    """Pipeline profile (configs/pipeline/<profile>.yaml): simulator, reward and RL base."""
     sim: dict[str, Any] = field(default_factory=dict)
     """Overrides of SimConfig fields (e.g. n_users, explore_per_candidate)."""
     rl: dict[str, Any] = field(default_factory=dict)
@@ -227,8 +229,9 @@ def _seeded(name: str) -> bool:
 
 def generate_data(exp: ExperimentConfig, cfg: PipelineConfig, ctx) -> tuple[Any, list[str]]:
     """The training logs (TrainData of all days) and the policy version serving each day."""
+    from core.policy import FixedWeightsPolicy
     from model.learners import TrainData
-    from sim import FixedWeightsPolicy, World, simulate_day
+    from sim import World, simulate_day
 
     world = World.build(cfg.sim)
     parts: list[TrainData] = []
@@ -248,8 +251,9 @@ def generate_data(exp: ExperimentConfig, cfg: PipelineConfig, ctx) -> tuple[Any,
 
 
 def heldout_data(exp: ExperimentConfig, cfg: PipelineConfig):
+    from core.policy import FixedWeightsPolicy
     from model.learners import TrainData
-    from sim import FixedWeightsPolicy, World, simulate_day
+    from sim import World, simulate_day
 
     logs = simulate_day(World.build(cfg.sim), FixedWeightsPolicy(), exp.data.heldout_ds,
                         explore=True, return_states=True)
@@ -266,8 +270,8 @@ def eval_actions(policy, data) -> np.ndarray:
 
 def offline_metrics(policy, data, exp: ExperimentConfig, gamma: float) -> dict[str, Any]:
     """NCIS (units: held-out sessions' first requests) and MTF-GAUC on the held-out logs."""
+    from core.fusion import log_fused_score
     from model.metrics import mtf_gauc, ncis
-    from mtf.fusion import log_fused_score
 
     acts = eval_actions(policy, data)
     first = data.first_requests()
@@ -423,7 +427,8 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
 
 def write_table(spark, db: str, ds: str, run_id: str, rows: list[dict[str, Any]]) -> int:
     """Replace this run's rows (ds, run_id) of experiment_results in one Delta commit."""
-    from jobs.tables import ensure_tables, qualified, table_location, validate_ds
+    from core.ds import validate_ds
+    from store.tables import ensure_tables, qualified, table_location
 
     validate_ds(ds)
     if not _RUN_ID_RE.match(run_id):
@@ -457,7 +462,7 @@ class PairActionProbe:
         self.changed: list[float] = []
 
     def act(self, user_state: np.ndarray, pair_state: np.ndarray) -> np.ndarray:
-        from mtf.fusion import log_fused_score
+        from core.fusion import log_fused_score
 
         a = np.clip(np.asarray(self.policy.act(user_state, pair_state), np.float64), -1, 1)
         preds = np.asarray(pair_state)[..., S.OFFSET_PRED:S.OFFSET_PRED + S.NUM_HEADS]
@@ -477,23 +482,24 @@ def headroom(exp: ExperimentConfig, out: Path, beta: float, n_draws: int = 32
 
     Centres: the fixed weights and UnifiedRL fitted on the experiment's logs (the best
     user-level learner). Around each, the user- and pair-level ORACLES of
-    model/learners/oracle.py (targets truth / calibrated, and mtl: the raw predictions, a
+    sim/oracle.py (targets truth / calibrated, and mtl: the raw predictions, a
     heuristic that reads no truth) within the logs' box half-width, served to the held-out
     populations: UVC / UDT change vs the centre, paired over the seeds. Also EnhancedRL
     fitted on the same logs, with a PairActionProbe (does it use its per-pair freedom?).
     """
     import torch
 
+    from core.policy import FixedWeightsPolicy
     from model.learners import FitContext
-    from model.learners.oracle import PairBoxOracle, StateDecoder, UserBoxOracle
-    from sim import FixedWeightsPolicy
+    from sim.oracle import PairBoxOracle, StateDecoder, UserBoxOracle
     from sim.simulator import evaluate_policy, evaluation_world
 
     torch.set_num_threads(exp.torch_threads)
     t0 = time.perf_counter()
     cfg = exp.pipeline()
     h = cfg.sim.explore_half_width
-    ctx = FitContext(sim=cfg.sim, reward=cfg.reward, version=exp.run_id)
+    ctx = FitContext(ground_truth=functools.partial(evaluate_policy, cfg.sim), reward=cfg.reward,
+                     version=exp.run_id)
     train, served = generate_data(exp, cfg, ctx)
     centres = {"fixed": FixedWeightsPolicy(),
                "unified_rl": _learner("unified_rl", exp, cfg).fit(train, ctx).policy}
@@ -558,13 +564,15 @@ def run(exp: ExperimentConfig, out: Path) -> dict[str, Any]:
     """Generate, fit, evaluate; write report.md, plot.png and results.json under `out`."""
     import torch
 
+    from core.policy import FixedWeightsPolicy
     from model.learners import FitContext
-    from sim import FixedWeightsPolicy
+    from sim.simulator import evaluate_policy
 
     torch.set_num_threads(exp.torch_threads)
     t0 = time.perf_counter()
     cfg = exp.pipeline()
-    ctx = FitContext(sim=cfg.sim, reward=cfg.reward, version=exp.run_id)
+    ctx = FitContext(ground_truth=functools.partial(evaluate_policy, cfg.sim), reward=cfg.reward,
+                     version=exp.run_id)
     train, served = generate_data(exp, cfg, ctx)
     held = heldout_data(exp, cfg)
     baseline = ground_truth(FixedWeightsPolicy(), exp, cfg)
@@ -606,11 +614,11 @@ def run(exp: ExperimentConfig, out: Path) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from jobs.tables import validate_ds
+    from core.ds import validate_ds
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--config", default=str(PROJECT_ROOT / "configs" / "experiment.yaml"),
-                   help="experiment YAML (configs/experiment.yaml, configs/experiment_tiny.yaml)")
+    p.add_argument("--config", default=str(PROJECT_ROOT / "configs/experiment/default.yaml"),
+                   help="experiment plan YAML (configs/experiment/*.yaml)")
     p.add_argument("--out", required=True, help="folder for report.md, plot.png, results.json")
     p.add_argument("--ds", required=True, type=validate_ds,
                    help="partition of experiment_results, YYYY-MM-DD (an argument, never "
@@ -621,7 +629,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "utility E[valid] + BETA E[satisfaction change] (headroom.md / .json; "
                         "no Delta write)")
     args = p.parse_args(list(sys.argv[1:] if argv is None else argv))
-    from jobs.common import setup_logging
+    from pipeline.entry import setup_logging
 
     setup_logging()
     exp = ExperimentConfig.from_yaml(args.config)
@@ -632,7 +640,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = run(exp, Path(args.out))
     print((Path(args.out) / "report.md").read_text())
     if not args.no_spark:
-        from jobs.spark import get_spark
+        from store.spark import get_spark
 
         cfg = exp.pipeline()
         spark = get_spark(cfg, f"mtf-experiment-{exp.run_id}")

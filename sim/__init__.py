@@ -1,5 +1,5 @@
 """Seeded, vectorized user simulator: the embedded stand-in for production logs and the
-ground truth for policy quality (DESIGN.md section 4).
+ground truth for policy quality (docs/DESIGN.md).
 
     World.build(cfg)                                  users, items, true and MTL models
     simulate_day(world, policy, ds, explore=True)     -> DayLogs (the bronze tables)
@@ -12,14 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["SimConfig", "World", "DayLogs", "simulate_day", "run_day", "evaluate_policy",
-           "Policy", "FixedWeightsPolicy", "TorchScriptPolicy", "CallablePolicy", "file_sha256"]
+__all__ = ["SimConfig", "World", "DayLogs", "simulate_day", "run_day", "evaluate_policy"]
 
 _WHERE = {"SimConfig": "sim.config", "World": "sim.world", "DayLogs": "sim.simulator",
           "simulate_day": "sim.simulator", "run_day": "sim.simulator",
-          "evaluate_policy": "sim.simulator", "Policy": "sim.policies",
-          "FixedWeightsPolicy": "sim.policies", "TorchScriptPolicy": "sim.policies",
-          "CallablePolicy": "sim.policies", "file_sha256": "sim.policies"}
+          "evaluate_policy": "sim.simulator"}
 
 
 def __getattr__(name: str) -> Any:

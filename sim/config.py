@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from mtf import schema as S
+from core import schema as S
 
 
 @dataclass

@@ -1,7 +1,7 @@
-"""Serving-time state features (numpy), exactly the layout documented in mtf/schema.py.
+"""Serving-time state features (numpy), exactly the layout documented in core/schema.py.
 
 The Spark job `jobs/build_enhanced_state.py` rebuilds the same vectors from the logged
-columns (tests/test_state_parity.py checks they agree), so every input here is a logged
+columns (tests/spark/test_state_parity.py checks they agree), so every input here is a logged
 column: profile columns of raw_users, item columns of raw_items, context of raw_requests,
 preds / cand_rank / cand_z of raw_exposures and cand_pred_mean / std of raw_requests.
 Values are computed in float64 from the logged values and cast to float32 once.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from mtf import schema as S
+from core import schema as S
 
 STD_FLOOR = 1e-6
 Z_CLIP = 3.0

@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from mtf import schema as S
-from mtf.fusion import log_fused_score
+from core import schema as S
+from core.fusion import log_fused_score
+from core.policy import Policy
 from sim import features as F
 from sim.config import SimConfig
-from sim.policies import Policy
 from sim.world import RETRIEVAL_FLOOR, World, sigmoid
 
 L, A, K = S.LIST_LEN, S.ACTION_DIM, S.NUM_HEADS

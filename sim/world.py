@@ -47,7 +47,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mtf import schema as S
+from core import schema as S
 from sim.config import SimConfig
 from sim.features import item_block
 

@@ -14,8 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jobs.snapshot import Snapshot
-from mtf import schema as S
+from core import schema as S
+from store.snapshot import Snapshot
 
 L, D, A = S.LIST_LEN, S.PAIR_STATE_DIM, S.ACTION_DIM
 

@@ -38,15 +38,15 @@ def tmp_root() -> Path:
 
 @pytest.fixture(scope="session")
 def cfg():
-    from mtf.config import load_config
+    from pipeline.config import load_config
 
     return load_config("test")
 
 
 @pytest.fixture(scope="session")
 def spark(cfg):
-    from jobs.spark import get_spark
-    from jobs.tables import ensure_tables
+    from store.spark import get_spark
+    from store.tables import ensure_tables
 
     session = get_spark(cfg, "mtf-tests")
     ensure_tables(session, cfg.storage.database)
@@ -73,8 +73,8 @@ def e2e_env(tmp_root) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def e2e_day1(e2e_env) -> subprocess.CompletedProcess:
     """One tiny day through the real Airflow DAGs (`mtf demo --days 1`), shared by the
-    end-to-end checks (tests/test_e2e.py) and the browser test of the UI."""
-    from mtf.config import PROJECT_ROOT
+    end-to-end checks (tests/e2e/test_e2e.py) and the browser test of the UI."""
+    from core.settings import PROJECT_ROOT
 
     res = subprocess.run([sys.executable, "-m", "mtf.cli", "demo", "--days", "1", "--start",
                           E2E_DAY1], cwd=PROJECT_ROOT, text=True, capture_output=True,

@@ -19,18 +19,25 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from core.policy import Policy
+from core.reward import RewardConfig
 from model.learners.data import TrainData
-from mtf.config import RewardConfig
-from sim.config import SimConfig
-from sim.policies import Policy
+
+
+class GroundTruth(Protocol):
+    """A simulator's ground-truth evaluation of a policy (metrics such as sim/uvc)."""
+
+    def __call__(self, policy: Policy, *, seed: int, n_users: int) -> dict[str, float]: ...
 
 
 @dataclass
 class FitContext:
     """What a learner may use besides the logs."""
 
-    sim: SimConfig
-    """The simulator's config (only the online search baseline `cem` queries it)."""
+    ground_truth: GroundTruth | None = None
+    """The simulator's evaluation, `ground_truth(policy, seed=, n_users=) -> metrics` (e.g.
+    `functools.partial(sim.evaluate_policy, sim_cfg)`): only the online search baseline
+    `cem` queries it; offline learners never see it."""
     reward: RewardConfig = field(default_factory=RewardConfig)
     """Reward weights the logs' rewards were computed with."""
     version: str = "exp"

@@ -27,12 +27,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from core import schema as S
+from core.policy import CallablePolicy
 from model.enhanced_rl import frozen, soft_update
 from model.learners.base import FitContext, Fitted, record
 from model.learners.data import TrainData, minibatches
 from model.networks import CriticEnsemble, mlp
-from mtf import schema as S
-from sim.policies import CallablePolicy
 
 DU, A = S.USER_STATE_DIM, S.ACTION_DIM
 

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core import schema as S
+from core.fusion import default_action_norm
+from core.policy import FixedWeightsPolicy
 from model.learners.base import FitContext, Fitted
 from model.learners.data import TrainData
-from mtf import schema as S
-from mtf.fusion import default_action_norm
-from sim.policies import FixedWeightsPolicy
 
 OBJECTIVES = ("uvc", "udt")
 
@@ -69,14 +69,15 @@ class CEMLearner:
         self.score_fn = score_fn
 
     def _simulator_score(self, ctx: FitContext) -> Callable[[np.ndarray], float]:
-        from sim.simulator import evaluate_policy
-
         cfg = self.cfg
+        truth = ctx.ground_truth
+        if truth is None:
+            raise ValueError("cem searches online: give FitContext.ground_truth (the "
+                             "simulator's evaluate_policy) or a score_fn")
 
         def score(a: np.ndarray) -> float:
             pol = FixedWeightsPolicy(a, version=f"{ctx.version}-cem-search")
-            return float(np.mean([evaluate_policy(ctx.sim, pol, seed=s,
-                                                  n_users=cfg.search_users)[cfg.objective]
+            return float(np.mean([truth(pol, seed=s, n_users=cfg.search_users)[cfg.objective]
                                   for s in cfg.search_seeds]))
 
         return score

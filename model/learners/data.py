@@ -2,7 +2,7 @@
 
 The experiment (mtf/experiment.py) compares learners on exactly the same simulated logs, so
 it skips Spark and Petastorm and builds the arrays straight from the simulator's DayLogs
-with `return_states=True` (the states the policy saw; tests/test_state_parity.py proves the
+with `return_states=True` (the states the policy saw; tests/spark/test_state_parity.py proves the
 Spark job rebuilds the same vectors from the logged columns). One row per request, in
 (session, request index) order; every request exposes exactly L = schema.LIST_LEN items.
 
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mtf import schema as S
-from mtf.config import RewardConfig
+from core import schema as S
+from core.reward import RewardConfig, critic_rewards
 
 L, A, D, DU = S.LIST_LEN, S.ACTION_DIM, S.PAIR_STATE_DIM, S.USER_STATE_DIM
 
@@ -81,9 +81,8 @@ class TrainData:
         if not order_ok:
             raise ValueError("requests are not in (session, request index) order")
         f = lambda c: fb[c].to_numpy().astype(np.float64).reshape(n, L)  # noqa: E731
-        r_watch = f("watch_time_s") * (reward.w_watch / 60.0)
-        r_other = (reward.w_valid * f("valid") + reward.w_like * f("like")
-                   + reward.w_share * f("share") + reward.w_collect * f("collect"))
+        r_watch, r_other = critic_rewards(reward, f("watch_time_s"), f("valid"), f("like"),
+                                          f("share"), f("collect"))
         leave = f("exit_after_request")[:, 0] > 0
         same_next = np.r_[session[1:] == session[:-1], False]
         next_idx = np.where(same_next & ~leave, np.arange(n) + 1, -1).astype(np.int64)

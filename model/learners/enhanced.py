@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import time
 
+from core.policy import CallablePolicy
 from model.config import EnhancedRLConfig
 from model.enhanced_rl import EnhancedRL
 from model.learners.base import FitContext, Fitted, record
 from model.learners.data import TrainData, minibatches
 from model.learners.unified_rl import check_half_width
-from sim.policies import CallablePolicy
 
 
 class EnhancedRLLearner:

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.policy import FixedWeightsPolicy
 from model.learners.base import FitContext, Fitted
 from model.learners.data import TrainData
-from sim.policies import FixedWeightsPolicy
 
 
 @dataclass
 class FixedConfig:
-    """No parameters: the weights are mtf/fusion.py default_action_norm()."""
+    """No parameters: the weights are core/fusion.py default_action_norm()."""
 
 
 class FixedLearner:

@@ -20,14 +20,14 @@ import time
 
 import torch
 
+from core import schema as S
+from core.policy import CallablePolicy
 from model.config import EnhancedRLConfig
 from model.enhanced_rl import frozen, redq_subsets, soft_update
 from model.learners.base import FitContext, Fitted, record, torch_policy_fn
 from model.learners.data import TrainData, minibatches
 from model.losses import actor_loss, box_penalty, critic_loss, list_td_target, target_multiplier
 from model.networks import CriticEnsemble, UserActor
-from mtf import schema as S
-from sim.policies import CallablePolicy
 
 
 def check_half_width(cfg_h: float, data: TrainData) -> None:

@@ -1,5 +1,5 @@
 -- The policy that serves from tomorrow on: the newest published row of policy_registry
--- (same rule as jobs/registry.py serving_policy: newest training day, then version).
+-- (same rule as store/registry.py serving_policy: newest training day, then version).
 CREATE OR REPLACE VIEW {db}.v_latest_policy
 COMMENT 'Newest published fusion policy (serves from serves_from_ds on)'
 AS

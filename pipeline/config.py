@@ -1,0 +1,150 @@
+"""One config loader: typed dataclasses, YAML profiles, environment and CLI overrides.
+
+Profiles live in `configs/pipeline/<profile>.yaml`. The profile is chosen by `--profile` or the
+`MTF_PROFILE` environment variable (default `demo`). Any field can be overridden with
+`--set section.field=value` (value parsed as YAML). Deployment settings also come from the
+environment, so that Airflow connections / cluster settings never live in the repository:
+
+    MTF_WAREHOUSE      warehouse root (local path; object-store URI on a cluster)
+    MTF_METASTORE_DIR  where the embedded (Derby) Hive metastore lives (local only)
+    MTF_LOCAL_DIR      local or mounted folder for artifacts and reports (required when the
+                       warehouse is an object-store URI)
+    MTF_SPARK_MASTER   Spark master for jobs started outside spark-submit
+
+The resolved config is saved next to every artifact (`to_dict`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from core.reward import RewardConfig
+from core.settings import PROJECT_ROOT, from_dict
+from model.config import EnhancedRLConfig
+from sim.config import SimConfig
+from store.config import SparkConfig, StorageConfig
+
+CONFIG_DIR = PROJECT_ROOT / "configs" / "pipeline"
+"""Pipeline profiles: configs/pipeline/<profile>.yaml (experiment plans live beside, in
+configs/experiment/)."""
+
+
+@dataclass
+class DataConfig:
+    train_window_days: int = 3
+    """Days of enhanced_state (ending at ds) the trainer reads."""
+    eval_fraction: float = 0.2
+    """Share of sessions held out (by a stable hash of session_id) for evaluation."""
+    shuffle_seed: int = 0
+    """Seed of Petastorm's row-group shuffle (combined with the epoch number)."""
+
+
+@dataclass
+class QualityConfig:
+    """Rules of validate_logs (jobs/validate_logs.py) that need a number."""
+
+    max_quarantine_fraction: float = 0.05
+    """Hard rule: fail the run when more than this share of a table's landed rows (or of
+    sessions) is quarantined: that is an upstream breakage, not a few bad rows."""
+    max_watch_time_s: float = 4 * 3600.0
+    """Soft rule: a watch time above this (or NaN/inf) is absurd."""
+    valid_watch_s: float = 10.0
+    """`valid` must equal (watch_time_s > this) (core.schema.VALID_WATCH_SECONDS)."""
+    landing_poke_s: int = 300
+    """Airflow's wait_for_logs sensor checks the landing markers this often (reschedule mode:
+    no worker slot is held between checks)."""
+    landing_timeout_h: float = 12.0
+    """The sensor fails (and the day with it) when the logs have not landed after this long."""
+
+
+@dataclass
+class EvalConfig:
+    sigmas: tuple[float, ...] = (0.05, 0.1)
+    """NCIS Gaussian kernel widths of the evaluated policy (normalised action units)."""
+    ncis_clip: float = 10.0
+    """c: importance-ratio truncation."""
+    n_boot: int = 200
+    """Bootstrap resamples for confidence intervals."""
+    ab_users: int = 1000
+    """Users in the simulator's fresh population for the ground-truth A/B."""
+    ab_seed: int = 90210
+    """Seed of the ground-truth A/B population (same for candidate and current)."""
+
+
+@dataclass
+class GateConfig:
+    max_ncis_drop: float = 0.05
+    """Refuse when the candidate's NCIS CI upper bound < current NCIS * (1 - this)."""
+    max_gauc_drop: float = 0.02
+    """Refuse when candidate MTF-GAUC < current MTF-GAUC - this."""
+    max_sim_uvc_drop: float = 0.03
+    """Refuse when simulator UVC < current * (1 - this) (only when use_simulator)."""
+    use_simulator: bool = True
+    """Use the simulator's ground truth in the gate (demo); off for real traffic."""
+    parity_atol: float = 1e-5
+    """Exported actor vs eager actor tolerance."""
+
+
+@dataclass
+class PipelineConfig:
+    profile: str = "demo"
+    """Name of the YAML profile this config came from."""
+    algo: str = "enhanced_rl"
+    """Learner to train (enhanced_rl; baselines come with their own names)."""
+    sim: SimConfig = field(default_factory=SimConfig)
+    """The user simulator (embedded default data source)."""
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    """Reward weights."""
+    rl: EnhancedRLConfig = field(default_factory=EnhancedRLConfig)
+    """EnhancedRL hyper-parameters."""
+    data: DataConfig = field(default_factory=DataConfig)
+    """Training data selection and loading."""
+    quality: QualityConfig = field(default_factory=QualityConfig)
+    """Data-quality rules of validate_logs."""
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    """Offline and simulator evaluation."""
+    gate: GateConfig = field(default_factory=GateConfig)
+    """Publication gate thresholds."""
+    spark: SparkConfig = field(default_factory=SparkConfig)
+    """Spark session settings."""
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    """Warehouse and catalog."""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = v.to_dict() if hasattr(v, "to_dict") else (
+                dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v)
+        return out
+
+
+def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    for p in parts[:-1]:
+        tree = tree.setdefault(p, {})
+    tree[parts[-1]] = value
+
+
+def load_config(profile: str | None = None, overrides: list[str] | None = None) -> PipelineConfig:
+    """Defaults <- configs/pipeline/<profile>.yaml <- `section.field=value` overrides."""
+    profile = profile or os.environ.get("MTF_PROFILE", "demo")
+    path = CONFIG_DIR / f"{profile}.yaml"
+    if not path.exists():
+        raise FileNotFoundError(f"no config profile {profile!r} ({path})")
+    values = yaml.safe_load(path.read_text()) or {}
+    for item in overrides or []:
+        if "=" not in item:
+            raise ValueError(f"override must be section.field=value, got {item!r}")
+        k, v = item.split("=", 1)
+        _set_path(values, k.strip(), yaml.safe_load(v))
+    values["profile"] = profile
+    cfg = from_dict(PipelineConfig, values)
+    if master := os.environ.get("MTF_SPARK_MASTER"):
+        cfg.spark.master = master
+    return cfg

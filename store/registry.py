@@ -1,0 +1,55 @@
+"""Reads of the policy registry: which policy serves a day, and loading it safely."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import SparkSession
+
+from core.ds import validate_ds
+from core.policy import FixedWeightsPolicy, Policy, TorchScriptPolicy
+from store.tables import qualified
+
+FIXED_VERSION = "fixed-v0"
+
+
+@dataclass(frozen=True)
+class PolicyRef:
+    """A servable policy: the fixed default weights or a published exported actor."""
+
+    model_version: str
+    algo: str
+    level: str  # "fixed", "user" or "pair"
+    artifact_uri: str | None = None
+    artifact_sha256: str | None = None
+
+    @property
+    def is_fixed(self) -> bool:
+        return self.level == "fixed"
+
+
+FIXED_POLICY = PolicyRef(FIXED_VERSION, "fixed", "fixed")
+
+
+def serving_policy(spark: SparkSession, db: str, ds: str) -> PolicyRef:
+    """The policy that serves day `ds`: the newest published policy trained on a day
+    before `ds` (yesterday's run publishes today's policy), else the fixed weights."""
+    validate_ds(ds)
+    rows = spark.sql(
+        f"SELECT model_version, algo, level, artifact_uri, artifact_sha256 "
+        f"FROM {qualified(db, 'policy_registry')} "
+        f"WHERE status = 'published' AND ds < '{ds}' "
+        f"ORDER BY ds DESC, model_version DESC LIMIT 1").collect()
+    if not rows:
+        return FIXED_POLICY
+    r = rows[0]
+    return PolicyRef(r["model_version"], r["algo"], r["level"], r["artifact_uri"],
+                     r["artifact_sha256"])
+
+
+def load_policy(ref: PolicyRef) -> Policy:
+    """A `Policy` for `ref`; the artifact's checksum is verified on load."""
+    if ref.is_fixed:
+        return FixedWeightsPolicy(version=ref.model_version)
+    return TorchScriptPolicy(ref.artifact_uri, level=ref.level, version=ref.model_version,
+                             expected_sha256=ref.artifact_sha256)

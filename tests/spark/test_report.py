@@ -1,0 +1,76 @@
+"""The nightly report (jobs/report.py): files produced, PNGs non-empty, histograms right."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+DS = "2033-05-02"
+CAND, CUR = f"enhanced_rl-{DS}", "enhanced_rl-2033-05-01"
+
+
+def _png_ok(path) -> bool:
+    data = path.read_bytes()
+    return len(data) > 2000 and data.startswith(PNG_MAGIC)
+
+
+def test_render_report_without_data_says_so(tmp_path):
+    from jobs.report import ReportData, render_report
+
+    empty = pd.DataFrame()
+    path = render_report(ReportData(DS, pd.DataFrame(columns=["step"]), empty, empty, empty,
+                                    empty), tmp_path / "r")
+    page = path.read_text()
+    assert path.name == "report.html" and DS in page
+    assert "no train_metrics.jsonl for this day" in page and "no fusion weights" in page
+    assert not list((tmp_path / "r").glob("*.png"))
+
+
+@pytest.mark.spark
+def test_report_job_on_small_tables(spark, cfg):
+    from core import schema as S
+    from jobs import report
+    from pipeline.provenance import artifact_dir
+    from store.tables import write_partition
+
+    db = cfg.storage.database
+    art = artifact_dir(cfg, DS)
+    art.mkdir(parents=True, exist_ok=True)
+    (art / report.TRAIN_METRICS_FILE).write_text("\n".join(
+        json.dumps({"step": s, "losses/critic": 10.0 / s, "losses/actor": 5.0 - s / 100,
+                    "q/mean": 0.5 + s / 1000}) for s in range(10, 210, 10)))
+    off = [(DS, m, "enhanced_rl", role, metric, v, lo, hi)
+           for m, role, base in ((CAND, "candidate", 1.0), (CUR, "current", 0.9))
+           for metric, v, lo, hi in (("ncis/sigma_0.1", 20 * base, 18 * base, 22 * base),
+                                     ("mtf_gauc", 0.6 * base, None, None),
+                                     ("sim/uvc", 25 * base, None, None))]
+    write_partition(spark.createDataFrame(off, spark.table(f"{db}.offline_metrics").schema),
+                    db, "offline_metrics", DS)
+    onl = [(DS, CUR, 10, 12, 40, 3.0, 100.0, 40 / 12)]
+    write_partition(spark.createDataFrame(onl, spark.table(f"{db}.online_metrics").schema),
+                    db, "online_metrics", DS)
+    # 3 pairs + 1 per-user fallback row (item_id -1, not in the histograms)
+    weights = [(DS, CAND, 1, item, [0.0] * 10, *([p] * 5), *([b] * 5))
+               for item, p, b in ((10, 0.5, 0.02), (11, 1.0, 0.26), (12, 2.0, 0.51),
+                                  (-1, 1.0, 0.26))]
+    write_partition(spark.createDataFrame(weights, spark.table(f"{db}.fusion_weights").schema),
+                    db, "fusion_weights", DS)
+
+    path = report.run(spark, cfg, DS)
+    assert path == report.reports_dir(cfg, DS) / "report.html"
+    page = path.read_text()
+    for png in ("train_curves.png", "offline_history.png", "weights.png", "online.png"):
+        assert f'src="{png}"' in page
+        assert _png_ok(path.parent / png), png
+    assert CAND in page and CUR in page  # the comparison table
+
+    hist = spark.sql(report.weight_histograms_sql(db, DS)).toPandas()
+    assert set(hist["weight"]) == {f"{k}_{o}" for k in ("power", "bias") for o in S.OBJECTIVES}
+    pw = hist[hist["weight"] == "power_valid"].set_index("bin")["n"].to_dict()
+    # power 0.5 -> bin 10 of 40 over [0, 2]; 1.0 -> bin 20; 2.0 (upper edge) -> last bin
+    assert pw == {10: 1, 20: 1, report.BINS - 1: 1}
+    bias = hist[hist["weight"] == f"bias_{S.OBJECTIVES[-1]}"]
+    assert int(bias["n"].sum()) == 3 and bias["bin"].min() == 0

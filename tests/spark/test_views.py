@@ -1,0 +1,108 @@
+"""Analyst views (sql/views, store/views.py) on small explicit gold tables.
+
+The views live in their own database so that rows other Spark tests write to `mtf` cannot
+change what the views return here."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.spark
+DB = "mtf_views_test"
+CAND, CUR = "enhanced_rl-2031-01-02", "enhanced_rl-2031-01-01"
+SHA = "a" * 64
+
+
+def _registry_row(version: str, ds: str, status: str, reason: str | None = None) -> tuple:
+    return (version, "enhanced_rl", ds, f"/art/{version}/actor.pt", SHA, "pair", "{}", 0,
+            "abc", "{}", status, reason, ds)
+
+
+@pytest.fixture(scope="module")
+def views(spark):
+    from store.views import ensure_views
+
+    spark.sql(f"DROP DATABASE IF EXISTS {DB} CASCADE")
+    spark.sql(f"CREATE DATABASE {DB}")
+    for t in ("policy_registry", "offline_metrics", "online_metrics"):  # same schemas, empty
+        spark.sql(f"CREATE TABLE {DB}.{t} USING DELTA AS SELECT * FROM mtf.{t} WHERE false")
+    reg = [_registry_row(CUR, "2031-01-01", "published"),
+           _registry_row(CAND, "2031-01-02", "published"),
+           _registry_row("enhanced_rl-2031-01-03", "2031-01-03", "rejected", "ncis drop")]
+    spark.createDataFrame(reg, spark.table(f"{DB}.policy_registry").schema) \
+        .write.format("delta").mode("append").saveAsTable(f"{DB}.policy_registry")
+    off = [("2031-01-02", CAND, "enhanced_rl", "candidate", "ncis/sigma_0.1", 12.0, 11.0, 13.0),
+           ("2031-01-02", CAND, "enhanced_rl", "candidate", "mtf_gauc", 0.62, None, None),
+           ("2031-01-02", CAND, "enhanced_rl", "candidate", "losses/critic", 3.5, None, None),
+           ("2031-01-02", CUR, "enhanced_rl", "current", "ncis/sigma_0.1", 10.0, 9.0, 11.0),
+           ("2031-01-02", CUR, "enhanced_rl", "current", "mtf_gauc", 0.60, None, None),
+           ("2031-01-01", CUR, "enhanced_rl", "candidate", "mtf_gauc", 0.58, None, None),
+           ("2031-01-01", "fixed-v0", "fixed", "current", "mtf_gauc", 0.50, None, None)]
+    spark.createDataFrame(off, spark.table(f"{DB}.offline_metrics").schema) \
+        .write.format("delta").mode("append").saveAsTable(f"{DB}.offline_metrics")
+    onl = [("2031-01-01", "fixed-v0", 10, 12, 40, 3.0, 100.0, 40 / 12),
+           ("2031-01-02", CUR, 10, 11, 44, 3.5, 120.0, 4.0)]
+    spark.createDataFrame(onl, spark.table(f"{DB}.online_metrics").schema) \
+        .write.format("delta").mode("append").saveAsTable(f"{DB}.online_metrics")
+    created = ensure_views(spark, DB)
+    return spark, created
+
+
+def test_every_view_is_created_once(views):
+    from store.views import ensure_views, view_names
+
+    spark, created = views
+    names = view_names()
+    assert set(names) == {"v_latest_policy", "v_offline_metrics_daily", "v_online_metrics_daily",
+                          "v_policy_comparison"}
+    listed = {r["viewName"] for r in spark.sql(f"SHOW VIEWS IN {DB}").collect()}
+    assert set(names) <= listed
+    assert sorted(created) == sorted(names)
+    assert ensure_views(spark, DB) == []  # unchanged SQL: nothing rewritten
+
+
+def test_latest_policy_is_newest_published(views):
+    spark, _ = views
+    rows = spark.sql(f"SELECT * FROM {DB}.v_latest_policy").collect()
+    assert len(rows) == 1
+    assert rows[0]["model_version"] == CAND  # the newer rejected one does not count
+    assert rows[0]["serves_from_ds"] == "2031-01-03"
+
+
+def test_offline_metrics_daily_pivots_per_day_algo_role(views):
+    spark, _ = views
+    rows = {(r["ds"], r["role"]): r for r in spark.sql(
+        f"SELECT * FROM {DB}.v_offline_metrics_daily").collect()}
+    assert len(rows) == 4
+    c = rows[("2031-01-02", "candidate")]
+    assert (c["ncis_s01"], c["ncis_s01_ci_low"], c["ncis_s01_ci_high"]) == (12.0, 11.0, 13.0)
+    assert c["mtf_gauc"] == pytest.approx(0.62) and c["critic_loss"] == 3.5
+    assert c["sim_uvc"] is None and c["n_metrics"] == 3
+    assert rows[("2031-01-01", "current")]["algo"] == "fixed"
+
+
+def test_online_metrics_daily_joins_algo_and_change(views):
+    spark, _ = views
+    rows = spark.sql(f"SELECT * FROM {DB}.v_online_metrics_daily ORDER BY ds").collect()
+    assert [(r["ds"], r["policy_version"], r["algo"]) for r in rows] == [
+        ("2031-01-01", "fixed-v0", "fixed"), ("2031-01-02", CUR, "enhanced_rl")]
+    assert rows[0]["uvc_change"] is None
+    assert rows[1]["uvc_change"] == pytest.approx(0.5)
+    assert rows[1]["udt_change"] == pytest.approx(20.0)
+    assert rows[1]["policy_trained_ds"] == "2031-01-01"
+
+
+def test_policy_comparison_deltas_and_decision(views):
+    spark, _ = views
+    rows = {(r["ds"], r["metric"]): r for r in spark.sql(
+        f"SELECT * FROM {DB}.v_policy_comparison").collect()}
+    # losses/critic has no 'current' row: not comparable, not listed
+    assert set(rows) == {("2031-01-02", "ncis/sigma_0.1"), ("2031-01-02", "mtf_gauc"),
+                         ("2031-01-01", "mtf_gauc")}
+    n = rows[("2031-01-02", "ncis/sigma_0.1")]
+    assert (n["candidate_version"], n["current_version"]) == (CAND, CUR)
+    assert n["delta"] == pytest.approx(2.0) and n["rel_delta"] == pytest.approx(0.2)
+    assert n["candidate_ci_above_current"] is True and n["decision"] == "published"
+    g = rows[("2031-01-01", "mtf_gauc")]
+    assert g["current_version"] == "fixed-v0" and g["delta"] == pytest.approx(0.08)
+    assert g["candidate_ci_above_current"] is None
