@@ -3,6 +3,8 @@ in-memory training data built from a simulated day keep the batch contract."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -11,6 +13,7 @@ from core.reward import RewardConfig
 from model.learners import FitContext, TrainData, build_learner
 from model.learners.data import DU, A, D, L
 from sim.config import SimConfig
+from sim.simulator import evaluate_policy
 
 H = 0.15
 SIGNS = np.where(np.arange(A) % 2 == 0, 1.0, -1.0)
@@ -38,7 +41,8 @@ def planted_data(n: int = 512, seed: int = 0) -> TrainData:
         half_width=H)
 
 
-CTX = FitContext(sim=SimConfig(n_users=50, n_items=200, n_candidates=10))
+CTX = FitContext(ground_truth=functools.partial(
+    evaluate_policy, SimConfig(n_users=50, n_items=200, n_candidates=10)))
 SMALL_RL = {"steps": 200, "batch_size": 64, "critics_per_set": 2, "critic_hidden": [32, 32],
             "actor_hidden": [32, 32], "user_tower_hidden": 16, "actor_lr": 1e-2,
             "critic_lr": 3e-3, "tau": 0.05, "half_width": H, "gamma": 0.9}
