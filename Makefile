@@ -42,7 +42,7 @@ airflow: install
 # Interactive Spark SQL shell (pyspark's bin/spark-sql) on the catalog, views (re)created.
 # One-off queries: $(VENV)/bin/mtf sql "SELECT * FROM mtf.v_policy_comparison"
 sql: install
-	$(PY) -m store.views --shell
+	$(PY) -m jobs.views --shell
 
 # Headless Chromium + chromedriver for tests/e2e/test_airflow_ui.py (Debian; needs root).
 browser:

@@ -26,10 +26,9 @@ partition(s): clear and rerun any task or day safely.
 
 from __future__ import annotations
 
-import pendulum
-from airflow.sdk import DAG, TaskGroup
+from airflow.sdk import TaskGroup
 
-from mtf.airflow_tasks import DEFAULT_ARGS, cli_step, dag_params, landing_sensor, spark_job
+from mtf.airflow_tasks import cli_step, landing_sensor, mtf_dag, spark_job
 
 DOCS = {
     "wait_for_logs": "Sensor (reschedule mode, no Spark): waits until every raw log of the "
@@ -56,16 +55,11 @@ DOCS = {
               "is in this task's log.",
 }
 
-with DAG(
-    dag_id="mtf_daily",
+with mtf_dag(
+    "mtf_daily",
     description="Daily EnhancedRL fusion-policy retraining",
     schedule="@daily",
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    params=dag_params(),
-    tags=["mtf-rl", "training", "spark", "delta"],
+    tags=["training", "spark", "delta"],
     doc_md=__doc__,
 ) as dag:
     with TaskGroup("ingest", prefix_group_id=False, tooltip="logs landed and validated"):

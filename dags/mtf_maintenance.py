@@ -17,23 +17,18 @@ day) and `days` (how many days of partitions, ending at `ds`, to OPTIMIZE).
 
 from __future__ import annotations
 
-import pendulum
-from airflow.sdk import DAG, Param
+from airflow.sdk import Param
 
-from mtf.airflow_tasks import DEFAULT_ARGS, dag_params, spark_job
+from mtf.airflow_tasks import mtf_dag, spark_job
 
-with DAG(
-    dag_id="mtf_maintenance",
+with mtf_dag(
+    "mtf_maintenance",
     description="OPTIMIZE and VACUUM the Delta tables",
     schedule="@weekly",
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    params=dag_params(days=Param(7, type="integer", minimum=1, title="Days to OPTIMIZE",
-                                 description="partitions ds-days+1 .. ds")),
-    tags=["mtf-rl", "maintenance", "spark", "delta"],
+    tags=["maintenance", "spark", "delta"],
     doc_md=__doc__,
+    days=Param(7, type="integer", minimum=1, title="Days to OPTIMIZE",
+               description="partitions ds-days+1 .. ds"),
 ) as dag:
     spark_job("optimize_vacuum", "maintenance", args=["--days", "{{ params.days }}"],
               doc_md="OPTIMIZE the recent partitions, then VACUUM with a retention that keeps "

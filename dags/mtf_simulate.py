@@ -14,21 +14,13 @@ the day before), so simulate a range with a backfill, which runs one day at a ti
 
 from __future__ import annotations
 
-import pendulum
-from airflow.sdk import DAG
+from mtf.airflow_tasks import mtf_dag, spark_job
 
-from mtf.airflow_tasks import DEFAULT_ARGS, dag_params, spark_job
-
-with DAG(
-    dag_id="mtf_simulate",
+with mtf_dag(
+    "mtf_simulate",
     description="Simulated production logs for the demo",
     schedule="@daily",
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    params=dag_params(),
-    tags=["mtf-rl", "simulator", "spark", "delta"],
+    tags=["simulator", "spark", "delta"],
     doc_md=__doc__,
 ) as dag:
     spark_job("simulate", "simulate",

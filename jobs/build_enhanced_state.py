@@ -31,8 +31,7 @@ from pyspark.sql import functions as F
 from core import schema as S
 from core.reward import RewardConfig, critic_rewards
 from pipeline.config import DataConfig, PipelineConfig
-from pipeline.entry import parse_job_args
-from store.spark import get_spark
+from pipeline.entry import spark_job_main
 from store.tables import ensure_tables, read_partition, write_partition
 
 log = logging.getLogger("jobs.build_enhanced_state")
@@ -230,10 +229,8 @@ def run(spark: SparkSession, cfg: PipelineConfig, ds: str) -> dict[str, int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args, cfg = parse_job_args(__doc__.splitlines()[0], argv)
-    spark = get_spark(cfg, f"mtf-build-enhanced-state-{args.ds}")
-    run(spark, cfg, args.ds)
-    return 0
+    return spark_job_main("build-enhanced-state", __doc__, argv,
+                          lambda spark, cfg, a: run(spark, cfg, a.ds))
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ def logs_landed(ds: str, profile: str) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args, cfg = parse_job_args(__doc__.splitlines()[0], argv)
+    args, cfg = parse_job_args(__doc__, argv)
     run(cfg, args.ds)
     return 0
 

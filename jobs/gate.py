@@ -10,16 +10,15 @@ publish records the decision and its reasons in the registry either way.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
-import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from pipeline.config import GateConfig, load_config
+from pipeline.config import GateConfig
+from pipeline.entry import parse_job_args
 from pipeline.provenance import artifact_dir
 
 log = logging.getLogger("jobs.gate")
@@ -98,16 +97,7 @@ def run(artifact_dir: Path, cfg: GateConfig) -> GateDecision:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from core.ds import validate_ds
-    from pipeline.entry import setup_logging
-
-    p = argparse.ArgumentParser(description="Gate today's candidate policy")
-    p.add_argument("--ds", required=True, type=validate_ds)
-    p.add_argument("--profile", default=None)
-    p.add_argument("--set", dest="overrides", action="append", default=[])
-    args = p.parse_args(list(sys.argv[1:] if argv is None else argv))
-    setup_logging()
-    cfg = load_config(args.profile, args.overrides)
+    args, cfg = parse_job_args("Gate today's candidate policy", argv)
     run(artifact_dir(cfg, args.ds), cfg.gate)
     return 0  # a refusal is a decision, not a failure: publish records it
 

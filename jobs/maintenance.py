@@ -27,8 +27,7 @@ from pyspark.sql import SparkSession
 
 from core.ds import validate_ds
 from pipeline.config import PipelineConfig
-from pipeline.entry import parse_job_args
-from store.spark import get_spark
+from pipeline.entry import spark_job_main
 from store.tables import TABLES, ensure_tables, qualified
 
 log = logging.getLogger("jobs.maintenance")
@@ -105,9 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                        help="VACUUM retention in days (default: train window + margin, "
                             f">= {DELTA_MIN_RETENTION_DAYS})")
 
-    args, cfg = parse_job_args(__doc__.splitlines()[0], argv, extra=extra)
-    run(get_spark(cfg, f"mtf-maintenance-{args.ds}"), cfg, args.ds, args.days, args.retain_days)
-    return 0
+    return spark_job_main("maintenance", __doc__, argv, lambda spark, cfg, a: run(
+        spark, cfg, a.ds, a.days, a.retain_days), extra=extra)
 
 
 if __name__ == "__main__":

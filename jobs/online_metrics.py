@@ -15,8 +15,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pipeline.config import PipelineConfig
-from pipeline.entry import parse_job_args
-from store.spark import get_spark
+from pipeline.entry import spark_job_main
 from store.tables import ensure_tables, read_partition, write_partition
 
 log = logging.getLogger("jobs.online_metrics")
@@ -46,9 +45,8 @@ def run(spark: SparkSession, cfg: PipelineConfig, ds: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args, cfg = parse_job_args(__doc__.splitlines()[0], argv)
-    run(get_spark(cfg, f"mtf-online-metrics-{args.ds}"), cfg, args.ds)
-    return 0
+    return spark_job_main("online-metrics", __doc__, argv,
+                          lambda spark, cfg, a: run(spark, cfg, a.ds))
 
 
 if __name__ == "__main__":

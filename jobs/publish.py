@@ -23,10 +23,9 @@ from pyspark.sql import types as T
 from core import schema as S
 from core.fusion import to_physical
 from pipeline.config import PipelineConfig
-from pipeline.entry import parse_job_args
+from pipeline.entry import spark_job_main
 from pipeline.provenance import artifact_dir, model_version
 from store.registry import PolicyRef, serving_policy
-from store.spark import get_spark
 from store.tables import ensure_tables, qualified, read_partition, write_partition
 
 log = logging.getLogger("jobs.publish")
@@ -148,9 +147,8 @@ def run(spark: SparkSession, cfg: PipelineConfig, ds: str) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args, cfg = parse_job_args(__doc__.splitlines()[0], argv)
-    run(get_spark(cfg, f"mtf-publish-{args.ds}"), cfg, args.ds)
-    return 0
+    return spark_job_main("publish", __doc__, argv,
+                          lambda spark, cfg, a: run(spark, cfg, a.ds))
 
 
 if __name__ == "__main__":

@@ -31,9 +31,8 @@ from pyspark.sql import SparkSession
 from core import schema as S
 from core.ds import validate_ds
 from pipeline.config import PipelineConfig
-from pipeline.entry import parse_job_args
+from pipeline.entry import spark_job_main
 from pipeline.provenance import artifact_dir
-from store.spark import get_spark
 from store.tables import ensure_tables
 from store.views import ensure_views
 
@@ -250,9 +249,8 @@ def run(spark: SparkSession, cfg: PipelineConfig, ds: str) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args, cfg = parse_job_args(__doc__.splitlines()[0], argv)
-    run(get_spark(cfg, f"mtf-report-{args.ds}"), cfg, args.ds)
-    return 0
+    return spark_job_main("report", __doc__, argv,
+                          lambda spark, cfg, a: run(spark, cfg, a.ds))
 
 
 if __name__ == "__main__":

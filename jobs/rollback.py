@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from collections.abc import Sequence
 
 from pyspark.sql import SparkSession
 
 from core.ds import validate_ds
-from pipeline.config import PipelineConfig, load_config
-from pipeline.entry import setup_logging
+from pipeline.config import PipelineConfig
+from pipeline.entry import parse_job_args
 from store.registry import serving_policy
 from store.spark import get_spark
 from store.tables import ensure_tables, qualified, read_partition, write_partition
@@ -76,15 +75,12 @@ def run(spark: SparkSession, cfg: PipelineConfig, reason: str,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--version", default=None, help="policy to roll back (default: newest "
-                                                   "published)")
-    p.add_argument("--reason", required=True, help="why (kept in policy_registry.reason)")
-    p.add_argument("--profile", default=None)
-    p.add_argument("--set", dest="overrides", action="append", default=[])
-    args = p.parse_args(list(sys.argv[1:] if argv is None else argv))
-    setup_logging()
-    cfg = load_config(args.profile, args.overrides)
+    def extra(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--version", default=None, help="policy to roll back (default: newest "
+                                                       "published)")
+        p.add_argument("--reason", required=True, help="why (kept in policy_registry.reason)")
+
+    args, cfg = parse_job_args(__doc__, argv, extra, ds=False)
     out = run(get_spark(cfg, "mtf-rollback"), cfg, args.reason, args.version)
     print(f"rolled back {out['rolled_back']}; now serving {out['now_serving']}")
     return 0

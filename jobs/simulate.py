@@ -19,10 +19,9 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 
 from pipeline.config import PipelineConfig
-from pipeline.entry import parse_job_args
+from pipeline.entry import spark_job_main
 from store.landing import write_landing
 from store.registry import load_policy, serving_policy
-from store.spark import get_spark
 from store.tables import BRONZE, ensure_tables, qualified
 
 log = logging.getLogger("jobs.simulate")
@@ -59,10 +58,8 @@ def run(spark: SparkSession, cfg: PipelineConfig, ds: str) -> dict[str, int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args, cfg = parse_job_args(__doc__.splitlines()[0], argv)
-    spark = get_spark(cfg, f"mtf-simulate-{args.ds}")
-    run(spark, cfg, args.ds)
-    return 0
+    return spark_job_main("simulate", __doc__, argv,
+                          lambda spark, cfg, a: run(spark, cfg, a.ds))
 
 
 if __name__ == "__main__":

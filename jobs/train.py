@@ -58,12 +58,12 @@ import torch
 from tqdm import tqdm
 
 from core.checksum import file_sha256
-from core.ds import validate_ds
 from model import distributed as dd
 from model.enhanced_rl import EnhancedRL
 from model.export import export_actor
 from model.loader import EnhancedStateLoader
-from pipeline.config import PipelineConfig, load_config
+from pipeline.config import PipelineConfig
+from pipeline.entry import parse_job_args
 from pipeline.provenance import artifact_dir, git_sha, model_version
 from store.snapshot import Snapshot
 
@@ -295,20 +295,15 @@ def train(cfg: PipelineConfig, ds: str, snap: Snapshot, data_versions: dict[str,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from pipeline.entry import setup_logging
+    def extra(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--snapshot", default=None,
+                       help="use this snapshot.json instead of pinning")
+        p.add_argument("--warm-start", default=None,
+                       help="initialise from this artifact folder or checkpoint.pt "
+                            "(sets rl.warm_start)")
+        p.add_argument("--no-progress", action="store_true")
 
-    p = argparse.ArgumentParser(description="Train EnhancedRL on a pinned Delta snapshot")
-    p.add_argument("--ds", required=True, type=validate_ds)
-    p.add_argument("--profile", default=None)
-    p.add_argument("--set", dest="overrides", action="append", default=[])
-    p.add_argument("--snapshot", default=None, help="use this snapshot.json instead of pinning")
-    p.add_argument("--warm-start", default=None,
-                   help="initialise from this artifact folder or checkpoint.pt "
-                        "(sets rl.warm_start)")
-    p.add_argument("--no-progress", action="store_true")
-    args = p.parse_args(list(sys.argv[1:] if argv is None else argv))
-    setup_logging()
-    cfg = load_config(args.profile, args.overrides)
+    args, cfg = parse_job_args("Train EnhancedRL on a pinned Delta snapshot", argv, extra)
     if args.warm_start:
         cfg = dataclasses.replace(cfg, rl=dataclasses.replace(cfg.rl,
                                                               warm_start=args.warm_start))

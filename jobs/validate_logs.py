@@ -40,9 +40,8 @@ from pyspark.sql import functions as F
 
 from core import schema as S
 from pipeline.config import PipelineConfig
-from pipeline.entry import parse_job_args
+from pipeline.entry import spark_job_main
 from store.landing import missing_landings, read_landing
-from store.spark import get_spark
 from store.tables import BRONZE, ensure_tables, qualified, write_partition
 
 log = logging.getLogger("jobs.validate_logs")
@@ -427,13 +426,11 @@ def _check_fractions(annotated: dict[str, DataFrame],
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args, cfg = parse_job_args(
-        __doc__.splitlines()[0], argv,
+    return spark_job_main(
+        "validate-logs", __doc__, argv, lambda spark, cfg, a: run(spark, cfg, a.ds, a.run_id),
         extra=lambda p: p.add_argument("--run-id", default=None,
                                        help="lineage id (default $AIRFLOW_CTX_DAG_RUN_ID "
                                             "or manual__<ds>)"))
-    run(get_spark(cfg, f"mtf-validate-logs-{args.ds}"), cfg, args.ds, args.run_id)
-    return 0
 
 
 if __name__ == "__main__":

@@ -6,6 +6,10 @@ connection `mtf_spark` (master, deploy mode: local[2] by default, a cluster by
 configuration); the same Spark conf as in-process sessions comes from store.spark_conf.
 Non-Spark steps (training, the gate) run as their own processes through the `mtf` CLI.
 
+Everything a task uses comes from the RUN's profile (the `profile` param), never from the
+profile that was current when the DAG file was parsed: the Spark operator builds its Spark
+conf, and the landing sensor reads its poke interval and timeout, when the task executes.
+
 Every task receives the day and the config profile from templates, so that a run
 triggered from the UI with params (`ds`, `profile`) and a scheduled or backfilled run
 (`airflow backfill create --dag-id mtf_daily --from-date ... --to-date ...`, one run per
@@ -20,6 +24,9 @@ import os
 import shlex
 import sys
 from pathlib import Path
+
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.providers.standard.sensors.python import PythonSensor
 
 from core.settings import PROJECT_ROOT
 from pipeline.config import CONFIG_DIR, load_config
@@ -63,8 +70,26 @@ DEFAULT_ARGS = {
 }
 
 
+START_DATE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
 def profiles() -> list[str]:
+    """The pipeline profiles a run may pick (configs/pipeline/*.yaml; experiment plans live
+    in configs/experiment/ and are not profiles)."""
     return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+
+
+def mtf_dag(dag_id: str, *, description: str, schedule: str, tags: list[str], doc_md: str,
+            **params):
+    """The one DAG constructor: owner, retries and failure callback (DEFAULT_ARGS), the UI's
+    params (`profile`, `ds` and `params`), one run at a time, no catch-up, tag `mtf-rl`."""
+    import pendulum
+    from airflow.sdk import DAG
+
+    return DAG(dag_id=dag_id, description=description, schedule=schedule,
+               start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False, max_active_runs=1,
+               default_args=DEFAULT_ARGS, params=dag_params(**params),
+               tags=["mtf-rl", *tags], doc_md=doc_md)
 
 
 def dag_params(**extra) -> dict:
@@ -88,16 +113,40 @@ def job_args(*extra: str) -> list[str]:
     return ["--ds", DS, "--profile", PROFILE, *extra]
 
 
-def spark_job(task_id: str, job: str, args: list[str] | None = None, **kwargs):
-    """A SparkSubmitOperator running jobs/<job>.py --ds <day> --profile <profile> [args]."""
-    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+class ProfileSparkSubmitOperator(SparkSubmitOperator):
+    """spark-submit with the Spark conf of the run's profile (`profile` is templated and the
+    conf is built when the task executes, not when the DAG file is parsed)."""
 
-    cfg = load_config()
-    return SparkSubmitOperator(
+    template_fields = (*SparkSubmitOperator.template_fields, "profile")
+
+    def __init__(self, *, profile: str, **kwargs):
+        super().__init__(**kwargs)
+        self.profile = profile
+
+    def execute(self, context):
+        self.conf = {**spark_conf(load_config(self.profile)), **(self.conf or {})}
+        return super().execute(context)
+
+
+class ProfileLandingSensor(PythonSensor):
+    """The landing sensor with the poke interval and timeout of the run's profile
+    (`quality.landing_poke_s`, `quality.landing_timeout_h`), read at each poke."""
+
+    def execute(self, context):
+        q = load_config(self.op_kwargs["profile"]).quality
+        self.poke_interval = float(q.landing_poke_s)
+        self.timeout = q.landing_timeout_h * 3600
+        return super().execute(context)
+
+
+def spark_job(task_id: str, job: str, args: list[str] | None = None, **kwargs):
+    """A SparkSubmitOperator running jobs/<job>.py --ds <day> --profile <profile> [args],
+    with the Spark conf of the run's profile (built when the task executes)."""
+    return ProfileSparkSubmitOperator(
         task_id=task_id,
+        profile=PROFILE,
         application=str(PROJECT_ROOT / "jobs" / f"{job}.py"),
         conn_id=SPARK_CONN_ID,
-        conf=spark_conf(cfg),
         packages=delta_package(),
         name=f"mtf-{job}",
         application_args=job_args(*(args or [])),
@@ -115,17 +164,16 @@ def logs_landed(ds: str, profile: str) -> bool:
 
 def landing_sensor(task_id: str, **kwargs):
     """A PythonSensor (reschedule mode) that pokes `logs_landed` for the day: no Spark, and
-    no worker slot held while upstream is late."""
-    from airflow.providers.standard.sensors.python import PythonSensor
-
-    q = load_config().quality
-    return PythonSensor(
+    no worker slot held while upstream is late. Poke interval and timeout are the run's
+    profile's `quality.landing_poke_s` / `quality.landing_timeout_h`."""
+    default = load_config().quality  # shown in the UI until a run renders its profile
+    return ProfileLandingSensor(
         task_id=task_id,
         python_callable=logs_landed,
         op_kwargs={"ds": DS, "profile": PROFILE},
         mode="reschedule",
-        poke_interval=q.landing_poke_s,
-        timeout=q.landing_timeout_h * 3600,
+        poke_interval=default.landing_poke_s,
+        timeout=default.landing_timeout_h * 3600,
         **kwargs,
     )
 

@@ -19,42 +19,64 @@ Every step takes --profile (default $MTF_PROFILE or demo) and --set section.fiel
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from core.ds import day_range
 from core.settings import PROJECT_ROOT
 from pipeline.config import load_config
+from pipeline.entry import config_arguments
 
-STEPS = {
-    "simulate": "jobs.simulate",
-    "check-logs": "jobs.check_logs",
-    "validate-logs": "jobs.validate_logs",
-    "build-state": "jobs.build_enhanced_state",
-    "train": "jobs.train",
-    "evaluate": "jobs.evaluate",
-    "gate": "jobs.gate",
-    "publish": "jobs.publish",
-    "online-metrics": "jobs.online_metrics",
-    "report": "jobs.report",
-    "maintenance": "jobs.maintenance",
-    "rollback": "jobs.rollback",
-    "experiment": "mtf.experiment",
-}
+STEPS = ("simulate", "check-logs", "validate-logs", "build-state", "train", "evaluate", "gate",
+         "publish", "online-metrics", "report", "maintenance", "rollback", "views", "experiment")
 DAILY = ["check-logs", "validate-logs", "build-state", "train", "evaluate", "gate", "publish",
          "online-metrics", "report"]
 BIN_DIR = Path(sys.executable).parent
 
 
-def _run_step(step: str, argv: list[str]) -> int:
-    import importlib
+def step_main(step: str) -> Callable[[Sequence[str] | None], int]:
+    """The `main(argv)` of a step, imported when the step runs (a step pays only for its own
+    imports: `mtf gate` does not load torch, `mtf sql` loads neither torch nor the jobs)."""
+    if step == "simulate":
+        from jobs.simulate import main
+    elif step == "check-logs":
+        from jobs.check_logs import main
+    elif step == "validate-logs":
+        from jobs.validate_logs import main
+    elif step == "build-state":
+        from jobs.build_enhanced_state import main
+    elif step == "train":
+        from jobs.train import main
+    elif step == "evaluate":
+        from jobs.evaluate import main
+    elif step == "gate":
+        from jobs.gate import main
+    elif step == "publish":
+        from jobs.publish import main
+    elif step == "online-metrics":
+        from jobs.online_metrics import main
+    elif step == "report":
+        from jobs.report import main
+    elif step == "maintenance":
+        from jobs.maintenance import main
+    elif step == "rollback":
+        from jobs.rollback import main
+    elif step == "views":
+        from jobs.views import main
+    elif step == "experiment":
+        from mtf.experiment import main
+    else:
+        raise KeyError(f"unknown step {step!r}; known: {', '.join(STEPS)}")
+    return main
 
-    return importlib.import_module(STEPS[step]).main(argv)
+
+def _run_step(step: str, argv: list[str]) -> int:
+    return step_main(step)(argv)
 
 
 def airflow_env() -> dict[str, str]:
@@ -85,11 +107,6 @@ def airflow(args: Sequence[str], check: bool = True, capture: bool = False
             ) -> subprocess.CompletedProcess:
     return subprocess.run([str(BIN_DIR / "airflow"), *args], env=airflow_env(), check=check,
                           text=True, capture_output=capture)
-
-
-def _days(start: str, n: int) -> list[str]:
-    d0 = dt.date.fromisoformat(start)
-    return [(d0 + dt.timedelta(days=i)).isoformat() for i in range(n)]
 
 
 def demo_table(spark, db: str, days: list[str]) -> list[dict]:
@@ -138,7 +155,7 @@ def format_demo_table(rows: list[dict]) -> str:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
-    days = _days(args.start, args.days)
+    days = day_range(args.start, args.days)
     airflow(["db", "migrate"], capture=True)
     for ds in days:
         for dag_id in ("mtf_simulate", "mtf_daily"):
@@ -186,7 +203,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
     from store.spark import get_spark
     from store.tables import ensure_tables
 
-    cfg = load_config(args.profile)
+    cfg = load_config(args.profile, args.overrides)
     spark = get_spark(cfg, "mtf-sql")
     ensure_tables(spark, cfg.storage.database)
     for query in args.query:
@@ -205,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     for step in STEPS:
-        sub.add_parser(step, help=f"run step {step} (see `mtf {step} -- --help`)",
+        sub.add_parser(step, help=f"run step {step} (see `mtf {step} --help`)",
                        add_help=False)
     r = sub.add_parser("run", help="the whole day in one process")
     r.add_argument("--ds", required=True)
@@ -214,11 +231,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     d = sub.add_parser("demo", help="N simulated days through the Airflow DAGs")
     d.add_argument("--days", type=int, default=3)
     d.add_argument("--start", default="2026-01-01")
-    d.add_argument("--profile", default=None)
+    d.add_argument("--profile", default=None,
+                   help="pipeline profile of the report query (the DAGs' tasks take "
+                        "$MTF_PROFILE)")
     d.add_argument("--verbose", action="store_true")
     s = sub.add_parser("sql", help="Spark SQL against the catalog")
     s.add_argument("query", nargs="+", help="one or more SQL statements")
-    s.add_argument("--profile", default=None)
+    config_arguments(s)
     s.add_argument("--limit", type=int, default=1000)
     s.add_argument("--format", choices=["table", "json"], default="table")
     a = sub.add_parser("airflow", help="airflow CLI with the project's environment")

@@ -8,19 +8,15 @@ data, so replacing them is cheap and always safe. A view's SQL text is fingerpri
 its `mtf.sql_sha256` property, and `ensure_views` only rewrites views whose file changed,
 so calling it from every job costs one catalog listing when nothing changed.
 
-    python -m store.views            # (re)create the views of the configured catalog
-    python -m store.views --shell    # then an interactive spark-sql shell on it (`make sql`)
+The job `jobs/views.py` (re)creates them on demand and opens the analysts' shell (`make sql`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
-import subprocess
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -95,40 +91,3 @@ def spark_sql_command(cfg: HasStorage) -> list[str]:
     for k, v in conf.items():
         cmd += ["--conf", f"{k}={v}"]
     return [*cmd, "--database", cfg.storage.database]
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    import argparse
-
-    from pipeline.config import load_config
-    from pipeline.entry import setup_logging
-    from store.spark import get_spark
-    from store.tables import ensure_tables
-
-    p = argparse.ArgumentParser(description="(Re)create the analyst views")
-    p.add_argument("--profile", default=None)
-    p.add_argument("--force", action="store_true", help="replace every view")
-    p.add_argument("--shell", action="store_true",
-                   help="then open an interactive spark-sql shell on the catalog")
-    args = p.parse_args(list(sys.argv[1:] if argv is None else argv))
-    setup_logging()
-    cfg = load_config(args.profile)
-    if args.shell:
-        # the embedded Derby metastore admits one JVM: create the views in a child
-        # process, then replace this process with the shell's JVM
-        prep = [sys.executable, "-m", "store.views", *(["--force"] if args.force else [])]
-        subprocess.run([*prep, *(["--profile", args.profile] if args.profile else [])],
-                       check=True, cwd=PROJECT_ROOT)
-        cmd = spark_sql_command(cfg)
-        env = dict(os.environ, PYSPARK_PYTHON=sys.executable)
-        print(f"spark-sql on {cfg.storage.warehouse_path()} (database {cfg.storage.database}); "
-              f"try: SELECT * FROM v_policy_comparison;", flush=True)
-        os.execve(cmd[0], cmd, env)
-    spark = get_spark(cfg, "mtf-views")
-    ensure_tables(spark, cfg.storage.database)
-    ensure_views(spark, cfg.storage.database, force=args.force)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 
 import pytest
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.providers.standard.sensors.python import PythonSensor
 
 from core.settings import PROJECT_ROOT
 
@@ -57,14 +59,14 @@ def test_daily_dag_order_groups_and_operators(dagbag):
     for t in dag.tasks:
         kind = type(t).__name__
         if t.task_id == "wait_for_logs":  # a sensor that pokes the markers, no Spark
-            assert kind == "PythonSensor" and t.mode == "reschedule"
+            assert isinstance(t, PythonSensor) and t.mode == "reschedule"
             assert t.op_kwargs == {"ds": "{{ params.ds or ds }}", "profile": "{{ params.profile }}"}
             assert t.timeout == 12 * 3600 and t.poke_interval == 300
         elif t.task_id in cli_tasks:
             assert kind == "BashOperator", t.task_id
             assert "--ds {{ params.ds or ds }} --profile {{ params.profile }}" in t.bash_command
         else:
-            assert kind == "SparkSubmitOperator", t.task_id
+            assert isinstance(t, SparkSubmitOperator), t.task_id
             assert t.application_args[:4] == ["--ds", "{{ params.ds or ds }}",
                                               "--profile", "{{ params.profile }}"]
             assert "delta-spark" in t.packages
@@ -107,3 +109,42 @@ def test_dag_files_have_no_heavy_imports():
         text = path.read_text()
         for heavy in ("import torch", "import pyspark", "import pandas", "from pyspark"):
             assert heavy not in text, (path.name, heavy)
+
+
+def test_profile_param_lists_only_pipeline_profiles(dagbag):
+    from mtf.airflow_tasks import profiles
+
+    enum = dagbag.dags["mtf_daily"].params.get_param("profile").schema["enum"]
+    assert enum == profiles() and {"demo", "test", "paper"} <= set(enum)
+    assert not any(p.startswith("experiment") or p == "tiny" for p in enum), enum
+
+
+def test_spark_conf_and_sensor_settings_come_from_the_runs_profile(dagbag, monkeypatch):
+    """The DAG file is parsed under one profile; a run with another profile gets that
+    profile's Spark conf and landing-sensor settings when its tasks execute."""
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+    from airflow.providers.standard.sensors.python import PythonSensor
+
+    import mtf.airflow_tasks as at
+    from pipeline.config import load_config
+
+    seen = {}
+    monkeypatch.setattr(SparkSubmitOperator, "execute", lambda self, ctx: seen.update(
+        conf=dict(self.conf)))
+    monkeypatch.setattr(PythonSensor, "execute", lambda self, ctx: seen.update(
+        poke=self.poke_interval, timeout=self.timeout))
+    real = at.load_config
+    monkeypatch.setattr(at, "load_config", lambda profile=None: real(profile, [
+        "quality.landing_poke_s=7", "quality.landing_timeout_h=0.5"] if profile == "paper"
+        else []))
+    dag = dagbag.dags["mtf_daily"]
+    build = dag.get_task("build_enhanced_state")
+    build.profile = "paper"  # as rendered from {{ params.profile }} for a run with paper
+    build.execute({})
+    assert seen["conf"]["spark.sql.shuffle.partitions"] == str(
+        load_config("paper").spark.shuffle_partitions) != str(
+        load_config("test").spark.shuffle_partitions)
+    sensor = dag.get_task("wait_for_logs")
+    sensor.op_kwargs = {**sensor.op_kwargs, "profile": "paper"}
+    sensor.execute({})
+    assert seen["poke"] == 7.0 and seen["timeout"] == 1800.0
