@@ -1,6 +1,6 @@
 """Data contracts shared by the simulator, the Spark jobs and the trainer.
 
-Every dimension, head order and feature offset lives here, once. The simulator
+Every dimension, head order, feature position and feature scale lives here, once. The simulator
 (numpy, at serving time) and the Spark job (`build_enhanced_state`, offline) both
 build the same state vectors from these definitions; a test checks they agree.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 # --- lists and actions -------------------------------------------------------
 LIST_LEN = 5
-"""l: items exposed per request (ALGORITHM.md section 1)."""
+"""l: items exposed per request (docs/ALGORITHM.md section 1)."""
 
 ACTION_DIM = 10
 """(power_1..5, bias_1..5) for the 5 fused objectives."""
@@ -46,29 +46,46 @@ INTEREST_DIM = 8
 ITEM_VEC_DIM = 8
 
 # --- state layout -------------------------------------------------------------
-# User block (shared by every pair of a request), D_USER values:
-#   0  age_bucket / (NUM_AGE_BUCKETS - 1)
-#   1  gender (0/1)
-#   2  region / (NUM_REGIONS - 1)
-#   3  activity (0..1)
-#   4..11  interest[8]
-#   12 sin(2 pi hour / 24)   13 cos(2 pi hour / 24)
-#   14..16 device one-hot (3)
-#   17 network (0 wifi, 1 cellular)
-#   18 request_index / MAX_REQUESTS_PER_SESSION       (request_index is 0-based)
-#   19 log1p(session watch seconds before this request) / 6
-#   20 (session valid count before this request) / 10
-D_USER = 21
+# Scales of the state features (the simulator's numpy features and the Spark job both read
+# them from here).
+SESSION_WATCH_LOG_SCALE = 6.0
+"""User block: log1p(session watch seconds before this request) / this."""
+SESSION_VALID_SCALE = 10.0
+"""User block: (session valid count before this request) / this."""
+DURATION_LOG_SCALE = 5.0
+"""Item block: log1p(duration_s) / this."""
+CAND_Z_CLIP = 3.0
+"""Candidate block: z-scores are clipped to [-this, this], then divided by this."""
+CAND_STD_FLOOR = 1e-6
+"""Candidate block: the per-head standard deviation used for z is floored at this."""
+
+# User block (shared by every pair of a request), D_USER values, in this order:
+U_AGE = 0                                   # age_bucket / (NUM_AGE_BUCKETS - 1)
+U_GENDER = 1                                # gender (0/1)
+U_REGION = 2                                # region / (NUM_REGIONS - 1)
+U_ACTIVITY = 3                              # activity (0..1)
+U_INTEREST = slice(4, 4 + INTEREST_DIM)     # interest[8]
+U_HOUR_SIN = U_INTEREST.stop                # sin(2 pi hour / 24)
+U_HOUR_COS = U_HOUR_SIN + 1                 # cos(2 pi hour / 24)
+U_DEVICE = slice(U_HOUR_COS + 1, U_HOUR_COS + 1 + NUM_DEVICES)  # device one-hot
+U_NETWORK = U_DEVICE.stop                   # network (0 wifi, 1 cellular)
+U_REQUEST_INDEX = U_NETWORK + 1             # request_index / MAX_REQUESTS_PER_SESSION (0-based)
+U_SESSION_WATCH = U_REQUEST_INDEX + 1       # log1p(session watch s before) / SESSION_WATCH_...
+U_SESSION_VALID = U_SESSION_WATCH + 1       # (session valid count before) / SESSION_VALID_SCALE
+D_USER = U_SESSION_VALID + 1  # 21
+
 # Item block, D_ITEM values:
-#   0..7  item_vec[8]
-#   8     log1p(duration_s) / 5
-#   9     popularity (0..1)
-#   10..17 category one-hot (8)
-D_ITEM = 18
+I_VEC = slice(0, ITEM_VEC_DIM)              # item_vec[8]
+I_DURATION = I_VEC.stop                     # log1p(duration_s) / DURATION_LOG_SCALE
+I_POPULARITY = I_DURATION + 1               # popularity (0..1)
+I_CATEGORY = slice(I_POPULARITY + 1, I_POPULARITY + 1 + NUM_CATEGORIES)  # category one-hot
+D_ITEM = I_CATEGORY.stop  # 18
+
 # Prediction block: the pair's NUM_HEADS predictions, HEADS order.
 # Candidate-set block: cand_rank[NUM_HEADS] (rank of the pair's prediction among the
 # request's N candidates, 0 = highest, divided by N - 1) then cand_z[NUM_HEADS]
-# (z-score of the prediction within the candidate set, clipped to [-3, 3], divided by 3).
+# (z-score of the prediction within the candidate set, clipped to [-CAND_Z_CLIP,
+# CAND_Z_CLIP], divided by CAND_Z_CLIP).
 D_CAND = 2 * NUM_HEADS
 PAIR_STATE_DIM = D_USER + D_ITEM + NUM_HEADS + D_CAND  # 60
 
@@ -77,12 +94,21 @@ OFFSET_ITEM = D_USER
 OFFSET_PRED = D_USER + D_ITEM
 OFFSET_CAND = OFFSET_PRED + NUM_HEADS
 
+# The blocks of a pair state, as slices of its last axis.
+PAIR_USER = slice(OFFSET_USER, OFFSET_USER + D_USER)
+PAIR_ITEM = slice(OFFSET_ITEM, OFFSET_ITEM + D_ITEM)
+PAIR_PRED = slice(OFFSET_PRED, OFFSET_PRED + NUM_HEADS)
+PAIR_CAND_RANK = slice(OFFSET_CAND, OFFSET_CAND + NUM_HEADS)
+PAIR_CAND_Z = slice(OFFSET_CAND + NUM_HEADS, OFFSET_CAND + 2 * NUM_HEADS)
+
 # User-level state (UnifiedRL / BatchRL-MTF): the user block, then the mean and the
 # standard deviation of each head's prediction over the request's candidate set.
 USER_STATE_DIM = D_USER + 2 * NUM_HEADS  # 35
+USER_CAND_MEAN = slice(D_USER, D_USER + NUM_HEADS)
+USER_CAND_STD = slice(D_USER + NUM_HEADS, D_USER + 2 * NUM_HEADS)
 
 # --- rewards ------------------------------------------------------------------
-# Two critic sets split the reward (ALGORITHM.md section 2):
+# Two critic sets split the reward (docs/ALGORITHM.md section 2):
 #   set 0 ("watch"): w_watch * watch_time_s / 60
 #   set 1 ("other"): w_valid*valid + w_like*like + w_share*share + w_collect*collect
 NUM_CRITIC_SETS = 2

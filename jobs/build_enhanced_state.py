@@ -61,8 +61,8 @@ def user_block(r: DataFrame) -> Column:
         _one_hot(F.col("device"), S.NUM_DEVICES),
         _floats(F.col("network"),
                 F.col("request_index") / S.MAX_REQUESTS_PER_SESSION,
-                F.log1p(F.col("session_watch_before_s")) / 6.0,
-                F.col("session_valid_before") / 10.0),
+                F.log1p(F.col("session_watch_before_s")) / S.SESSION_WATCH_LOG_SCALE,
+                F.col("session_valid_before") / S.SESSION_VALID_SCALE),
     )
 
 
@@ -70,7 +70,7 @@ def item_block() -> Column:
     """Item block [D_ITEM] from an items row."""
     return F.concat(
         F.col("item_vec").cast(FLOATS),
-        _floats(F.log1p(F.col("duration_s")) / 5.0, F.col("popularity")),
+        _floats(F.log1p(F.col("duration_s")) / S.DURATION_LOG_SCALE, F.col("popularity")),
         _one_hot(F.col("category"), S.NUM_CATEGORIES),
     )
 

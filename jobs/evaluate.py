@@ -22,10 +22,11 @@ import pandas as pd
 from pyspark.sql import SparkSession
 
 from core import schema as S
+from core.artifact import Artifact, model_version
 from core.fusion import log_fused_score, to_physical
 from pipeline.config import PipelineConfig
 from pipeline.entry import spark_job_main
-from pipeline.provenance import artifact_dir, model_version
+from pipeline.provenance import artifact_dir
 from store.registry import PolicyRef, load_policy, serving_policy
 from store.tables import ensure_tables, read_partition
 
@@ -112,7 +113,7 @@ def score_policy(policy, data: EvalData, cfg: PipelineConfig) -> dict[str, dict[
                          sigma=sigma, c=cfg.eval.ncis_clip, n_boot=cfg.eval.n_boot, seed=0)
         metrics[f"ncis/sigma_{sigma:g}"] = {"value": v, "ci_low": lo, "ci_high": hi}
     m = data.mask.reshape(-1) > 0
-    preds = data.pair_state[..., S.OFFSET_PRED:S.OFFSET_PRED + S.NUM_HEADS].reshape(-1, S.NUM_HEADS)
+    preds = data.pair_state[..., S.PAIR_PRED].reshape(-1, S.NUM_HEADS)
     scores = log_fused_score(preds, acts.reshape(-1, A))
     users = np.repeat(data.user_id, L)
     gauc = mtf_gauc(users[m], scores[m], data.valid.reshape(-1)[m],
@@ -146,18 +147,18 @@ def run(spark: SparkSession, cfg: PipelineConfig, ds: str) -> dict:
     ensure_tables(spark, db)
     version = model_version(cfg.algo, ds)
     art = artifact_dir(cfg, ds)
-    meta = json.loads((art / "meta.json").read_text())
+    meta = json.loads(Artifact(art).meta.read_text())
     data = load_eval_data(spark, db, ds)
     current_ref: PolicyRef = serving_policy(spark, db, ds)
-    candidate = TorchScriptPolicy(str(art / "actor.pt"), level="pair", version=version,
+    candidate = TorchScriptPolicy(str(Artifact(art).actor), level="pair", version=version,
                                   expected_sha256=meta["actor_sha256"])
     # parity of the exported actor with the eager one restored from the checkpoint
-    ckpt = torch.load(art / "checkpoint.pt", map_location="cpu", weights_only=False)
+    ckpt = torch.load(Artifact(art).checkpoint, map_location="cpu", weights_only=False)
     learner = EnhancedRL(type(cfg.rl).from_dict(ckpt["config"]["rl"]))
     learner.load_state_dict(ckpt["learner"])
     params_finite = all(bool(torch.isfinite(p).all()) for p in learner.actor.parameters())
     example = torch.from_numpy(data.pair_state.reshape(-1, D)[:4096])
-    parity = check_parity(learner.actor, load_actor(art / "actor.pt", meta["actor_sha256"]),
+    parity = check_parity(learner.actor, load_actor(Artifact(art).actor, meta["actor_sha256"]),
                           example)
     cand_acts = policy_actions(candidate, data)
     record = {
@@ -172,7 +173,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, ds: str) -> dict:
                    "actions": action_summary(cand_acts, data.mask)},
         "train": meta.get("final_metrics", {}),
     }
-    (art / "eval.json").write_text(json.dumps(record, indent=1, default=float))
+    Artifact(art).eval.write_text(json.dumps(record, indent=1, default=float))
     log.info("evaluated %s vs %s: %s", version, current_ref.model_version, json.dumps(
         {r: {k: round(v["value"], 4) for k, v in record[r]["metrics"].items()}
          for r in ("candidate", "current")}))

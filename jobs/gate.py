@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from core.artifact import Artifact
 from pipeline.config import GateConfig
 from pipeline.entry import parse_job_args
 from pipeline.provenance import artifact_dir
@@ -88,9 +89,9 @@ def decide(rec: dict, cfg: GateConfig) -> GateDecision:
 
 
 def run(artifact_dir: Path, cfg: GateConfig) -> GateDecision:
-    rec = json.loads((artifact_dir / "eval.json").read_text())
+    rec = json.loads(Artifact(artifact_dir).eval.read_text())
     decision = decide(rec, cfg)
-    (artifact_dir / "gate.json").write_text(json.dumps(asdict(decision), indent=1))
+    Artifact(artifact_dir).gate.write_text(json.dumps(asdict(decision), indent=1))
     log.info("gate %s: %s %s", rec.get("model_version"),
              "PUBLISH" if decision.publish else "REJECT", "; ".join(decision.reasons))
     return decision

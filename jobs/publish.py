@@ -21,10 +21,11 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from core import schema as S
+from core.artifact import Artifact, model_version
 from core.fusion import to_physical
 from pipeline.config import PipelineConfig
 from pipeline.entry import spark_job_main
-from pipeline.provenance import artifact_dir, model_version
+from pipeline.provenance import artifact_dir
 from store.registry import PolicyRef, serving_policy
 from store.tables import ensure_tables, qualified, read_partition, write_partition
 
@@ -116,10 +117,10 @@ def run(spark: SparkSession, cfg: PipelineConfig, ds: str) -> dict:
     ensure_tables(spark, db)
     version = model_version(cfg.algo, ds)
     art = artifact_dir(cfg, ds)
-    meta = json.loads((art / "meta.json").read_text())
-    rec = json.loads((art / "eval.json").read_text())
-    gate = json.loads((art / "gate.json").read_text())
-    actor = art / "actor.pt"
+    meta = json.loads(Artifact(art).meta.read_text())
+    rec = json.loads(Artifact(art).eval.read_text())
+    gate = json.loads(Artifact(art).gate.read_text())
+    actor = Artifact(art).actor
     sha = file_sha256(actor)
     publish = bool(gate["publish"])
     reasons = list(gate.get("reasons", []))

@@ -29,6 +29,7 @@ import pandas as pd
 from pyspark.sql import SparkSession
 
 from core import schema as S
+from core.artifact import Artifact
 from core.ds import validate_ds
 from pipeline.config import PipelineConfig
 from pipeline.entry import spark_job_main
@@ -38,7 +39,7 @@ from store.views import ensure_views
 
 log = logging.getLogger("jobs.report")
 
-TRAIN_METRICS_FILE = "train_metrics.jsonl"  # written by jobs/train.py (METRICS_FILE)
+TRAIN_METRICS_FILE = Artifact.TRAIN_METRICS  # written by jobs/train.py
 TRAIN_CURVES = ("losses/critic", "losses/actor", "losses/box_penalty", "q/mean",
                 "losses/ensemble_std", "charts/in_box_frac")
 HISTORY_METRICS = (("ncis_s01", "NCIS (sigma 0.1)"), ("mtf_gauc", "MTF-GAUC"),

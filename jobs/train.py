@@ -57,6 +57,7 @@ import pyarrow  # noqa: F401  (before torch)
 import torch
 from tqdm import tqdm
 
+from core.artifact import Artifact, model_version
 from core.checksum import file_sha256
 from model import distributed as dd
 from model.enhanced_rl import EnhancedRL
@@ -64,13 +65,13 @@ from model.export import export_actor
 from model.loader import EnhancedStateLoader
 from pipeline.config import PipelineConfig
 from pipeline.entry import parse_job_args
-from pipeline.provenance import artifact_dir, git_sha, model_version
+from pipeline.provenance import artifact_dir, git_sha
 from store.snapshot import Snapshot
 
 log = logging.getLogger("jobs.train")
 
 STATE_FILE = "state.pt"
-METRICS_FILE = "train_metrics.jsonl"
+METRICS_FILE = Artifact.TRAIN_METRICS
 NETWORKS = ("actor", "critic", "actor_target", "critic_target")
 
 
@@ -108,7 +109,7 @@ def work_dir(out_dir: Path) -> Path:
 def warm_start_file(path: str) -> Path:
     """An artifact folder or its checkpoint.pt -> the checkpoint file."""
     p = Path(path)
-    return p / "checkpoint.pt" if p.is_dir() else p
+    return Artifact(p).checkpoint if p.is_dir() else p
 
 
 def run_fingerprint(cfg: PipelineConfig, ds: str, snap: Snapshot, world: int,
@@ -280,11 +281,11 @@ def train(cfg: PipelineConfig, ds: str, snap: Snapshot, data_versions: dict[str,
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    torch.save({"learner": learner.state_dict(), **meta}, tmp / "checkpoint.pt")
-    meta["actor_sha256"] = export_actor(learner.actor, tmp / "actor.pt")
-    snap.save(tmp / "snapshot.json")
+    torch.save({"learner": learner.state_dict(), **meta}, Artifact(tmp).checkpoint)
+    meta["actor_sha256"] = export_actor(learner.actor, Artifact(tmp).actor)
+    snap.save(Artifact(tmp).snapshot)
     shutil.copyfile(metrics_path, tmp / METRICS_FILE)
-    (tmp / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
+    Artifact(tmp).meta.write_text(json.dumps(meta, indent=1, default=str))
     shutil.rmtree(out_dir, ignore_errors=True)
     tmp.rename(out_dir)
     shutil.rmtree(work)

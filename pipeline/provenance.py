@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from core.artifact import model_version
 from core.settings import PROJECT_ROOT
 from pipeline.config import PipelineConfig
 
@@ -19,11 +20,6 @@ def git_sha() -> str:
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-
-
-def model_version(algo: str, ds: str) -> str:
-    """Deterministic version key: a rerun of a day replaces that day's candidate."""
-    return f"{algo}-{ds}"
 
 
 def artifact_dir(cfg: PipelineConfig, ds: str) -> Path:

@@ -14,8 +14,8 @@ from numpy.typing import ArrayLike
 
 from core import schema as S
 
-STD_FLOOR = 1e-6
-Z_CLIP = 3.0
+STD_FLOOR = S.CAND_STD_FLOOR
+Z_CLIP = S.CAND_Z_CLIP
 
 
 def _f64(x: ArrayLike) -> np.ndarray:
@@ -44,8 +44,8 @@ def user_block(age_bucket: ArrayLike, gender: ArrayLike, region: ArrayLike,
         np.stack([np.sin(2.0 * np.pi * hour / 24.0), np.cos(2.0 * np.pi * hour / 24.0)], -1),
         _one_hot(device, S.NUM_DEVICES),
         np.stack([_f64(network), _f64(request_index) / S.MAX_REQUESTS_PER_SESSION,
-                  np.log1p(_f64(session_watch_before_s)) / 6.0,
-                  _f64(session_valid_before) / 10.0], -1),
+                  np.log1p(_f64(session_watch_before_s)) / S.SESSION_WATCH_LOG_SCALE,
+                  _f64(session_valid_before) / S.SESSION_VALID_SCALE], -1),
     ], -1).astype(np.float32)
     assert out.shape[-1] == S.D_USER, out.shape
     return out
@@ -56,7 +56,7 @@ def item_block(item_vec: ArrayLike, duration_s: ArrayLike, popularity: ArrayLike
     """Item block [..., D_ITEM] float32: item_vec, log1p(duration)/5, popularity, one-hot."""
     out = np.concatenate([
         _f64(item_vec),
-        np.stack([np.log1p(_f64(duration_s)) / 5.0, _f64(popularity)], -1),
+        np.stack([np.log1p(_f64(duration_s)) / S.DURATION_LOG_SCALE, _f64(popularity)], -1),
         _one_hot(category, S.NUM_CATEGORIES),
     ], -1).astype(np.float32)
     assert out.shape[-1] == S.D_ITEM, out.shape

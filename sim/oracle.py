@@ -44,12 +44,7 @@ from core.policy import Policy
 from sim.world import World, logit
 
 L, A = S.LIST_LEN, S.ACTION_DIM
-_INTEREST = slice(4, 4 + S.INTEREST_DIM)  # user block layout, core/schema.py
-_HOUR_SIN, _HOUR_COS = 12, 13
-_DEVICE = slice(14, 14 + S.NUM_DEVICES)
-_NETWORK = 17
-_ITEM_VEC = slice(S.OFFSET_ITEM, S.OFFSET_ITEM + S.ITEM_VEC_DIM)
-_PREDS = slice(S.OFFSET_PRED, S.OFFSET_PRED + S.NUM_HEADS)
+_ITEM_VEC = slice(S.OFFSET_ITEM + S.I_VEC.start, S.OFFSET_ITEM + S.I_VEC.stop)
 TARGETS = ("truth", "calibrated", "mtl")
 
 
@@ -93,7 +88,7 @@ class StateDecoder:
         self._item = _Lookup(world.item_vec, "item_vec")
 
     def users(self, user_state: np.ndarray) -> np.ndarray:
-        return self._user(np.asarray(user_state)[:, _INTEREST])
+        return self._user(np.asarray(user_state)[:, S.U_INTEREST])
 
     def items(self, pair_state: np.ndarray) -> np.ndarray:
         return self._item(np.asarray(pair_state)[..., _ITEM_VEC])
@@ -102,9 +97,9 @@ class StateDecoder:
     def context(user_state: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(network [B], device [B], hour [B]) from the user block."""
         u = np.asarray(user_state, np.float64)
-        ang = np.arctan2(u[:, _HOUR_SIN], u[:, _HOUR_COS])
+        ang = np.arctan2(u[:, S.U_HOUR_SIN], u[:, S.U_HOUR_COS])
         hour = np.rint(ang * 24.0 / (2.0 * np.pi)).astype(np.int64) % 24
-        return (np.rint(u[:, _NETWORK]).astype(np.int64), u[:, _DEVICE].argmax(1), hour)
+        return (np.rint(u[:, S.U_NETWORK]).astype(np.int64), u[:, S.U_DEVICE].argmax(1), hour)
 
     def heads(self, user_state: np.ndarray, pair_state: np.ndarray, target: str
               ) -> tuple[np.ndarray, np.ndarray]:
@@ -116,12 +111,12 @@ class StateDecoder:
             probs = w.true_probs(self.users(user_state), items, network).heads()
         elif target == "calibrated":
             cat = w.category[items]
-            z = logit(np.asarray(pair_state, np.float64)[..., _PREDS])
+            z = logit(np.asarray(pair_state, np.float64)[..., S.PAIR_PRED])
             z = (z - w.cal_offset[cat] - w.device_offset[device][:, None, :]
                  - w.hour_offset[hour][:, None, :]) / w.cal_slope[cat]
             probs = 1.0 / (1.0 + np.exp(-z))
         elif target == "mtl":
-            probs = np.asarray(pair_state, np.float64)[..., _PREDS]
+            probs = np.asarray(pair_state, np.float64)[..., S.PAIR_PRED]
         else:
             raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
         return probs, w.duration_s[items]
@@ -177,7 +172,7 @@ class PairBoxOracle:
     def act(self, user_state: np.ndarray, pair_state: np.ndarray) -> np.ndarray:
         c = _centres(self.base, user_state, pair_state)[:, None, :]  # [B, 1, A]
         util = self.decoder.utility(user_state, pair_state, self.target, self.beta)  # [B, N]
-        preds = np.asarray(pair_state)[..., S.OFFSET_PRED:S.OFFSET_PRED + S.NUM_HEADS]
+        preds = np.asarray(pair_state)[..., S.PAIR_PRED]
         up, down = box_extremes(preds, c, self.h)
         kth = -np.sort(-util, axis=1)[:, min(L, util.shape[1]) - 1:min(L, util.shape[1])]
         return np.where((util >= kth)[..., None], up, down).astype(np.float32)
@@ -200,7 +195,7 @@ class UserBoxOracle:
     def act(self, user_state: np.ndarray, pair_state: np.ndarray) -> np.ndarray:
         c = _centres(self.base, user_state, pair_state)  # [B, A]
         util = self.decoder.utility(user_state, pair_state, self.target, self.beta)  # [B, N]
-        preds = np.asarray(pair_state)[..., S.OFFSET_PRED:S.OFFSET_PRED + S.NUM_HEADS]
+        preds = np.asarray(pair_state)[..., S.PAIR_PRED]
         best = np.full(len(c), -np.inf)
         out = c.copy()
         for off in self.offsets:

@@ -20,9 +20,10 @@ def _write_candidate(cfg, ds: str, publish: bool, reasons: list[str] | None = No
     """An artifact folder as train + evaluate + gate leave it (tiny exported actor)."""
     import torch
 
+    from core.artifact import model_version
     from model.export import export_actor
     from model.networks import PairActor
-    from pipeline.provenance import artifact_dir, model_version
+    from pipeline.provenance import artifact_dir
 
     torch.manual_seed(hash(ds) % 1000)
     art = artifact_dir(cfg, ds)

@@ -77,7 +77,7 @@ def test_user_oracle_picks_the_best_action_of_the_box():
     got, centre = oracle.act(user, pair).astype(np.float64), default.act(user, pair)
     assert np.all(np.abs(got - centre) <= 0.15 + 1e-6)
     util = dec.utility(user, pair, "truth", 4.0)
-    preds = pair[..., S.OFFSET_PRED:S.OFFSET_PRED + S.NUM_HEADS]
+    preds = pair[..., S.PAIR_PRED]
 
     def value(a: np.ndarray) -> np.ndarray:
         top = np.argsort(-log_fused_score(preds, a[:, None, :]), 1, kind="stable")

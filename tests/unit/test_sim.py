@@ -364,3 +364,44 @@ def test_ground_truth_separates_good_and_bad_policies():
     assert bad["sessions"] == fixed["sessions"]  # common random numbers: same sessions
     other = evaluate_policy(CFG, FixedWeightsPolicy(), seed=6, n_users=80)
     assert other["users"] == 80 and other != fixed
+
+
+def test_state_layout_slices_tile_the_blocks():
+    """The named positions of core.schema cover each block exactly once, in order."""
+    from core import schema as S
+
+    def cover(parts, n):
+        idx = []
+        for p in parts:
+            idx += list(range(n)[p]) if isinstance(p, slice) else [p]
+        return idx
+
+    user = [S.U_AGE, S.U_GENDER, S.U_REGION, S.U_ACTIVITY, S.U_INTEREST, S.U_HOUR_SIN,
+            S.U_HOUR_COS, S.U_DEVICE, S.U_NETWORK, S.U_REQUEST_INDEX, S.U_SESSION_WATCH,
+            S.U_SESSION_VALID]
+    assert cover(user, S.D_USER) == list(range(S.D_USER)) and S.D_USER == 21
+    item = [S.I_VEC, S.I_DURATION, S.I_POPULARITY, S.I_CATEGORY]
+    assert cover(item, S.D_ITEM) == list(range(S.D_ITEM)) and S.D_ITEM == 18
+    pair = [S.PAIR_USER, S.PAIR_ITEM, S.PAIR_PRED, S.PAIR_CAND_RANK, S.PAIR_CAND_Z]
+    assert cover(pair, S.PAIR_STATE_DIM) == list(range(S.PAIR_STATE_DIM)) == list(range(60))
+    assert cover([slice(0, S.D_USER), S.USER_CAND_MEAN, S.USER_CAND_STD],
+                 S.USER_STATE_DIM) == list(range(35))
+
+
+def test_features_land_at_their_named_positions():
+    from core import schema as S
+    from sim.features import item_block, user_block
+
+    u = user_block(age_bucket=[5], gender=[1], region=[9], activity=[0.5],
+                   interest=[np.arange(8) / 10], hour=[6], device=[2], network=[1],
+                   request_index=[4], session_watch_before_s=[np.e ** 6 - 1],
+                   session_valid_before=[5])[0]
+    assert u[S.U_AGE] == 1.0 and u[S.U_REGION] == 1.0 and u[S.U_NETWORK] == 1.0
+    np.testing.assert_allclose(u[S.U_INTEREST], np.arange(8) / 10, rtol=1e-6)
+    assert u[S.U_HOUR_SIN] == pytest.approx(1.0) and u[S.U_DEVICE].tolist() == [0, 0, 1]
+    assert u[S.U_REQUEST_INDEX] == pytest.approx(4 / S.MAX_REQUESTS_PER_SESSION)
+    assert u[S.U_SESSION_WATCH] == pytest.approx(1.0) and u[S.U_SESSION_VALID] == 0.5
+    it = item_block(item_vec=[np.ones(8)], duration_s=[np.e ** 5 - 1], popularity=[0.25],
+                    category=[3])[0]
+    assert it[S.I_DURATION] == pytest.approx(1.0) and it[S.I_POPULARITY] == 0.25
+    assert it[S.I_CATEGORY].tolist() == [0, 0, 0, 1, 0, 0, 0, 0]
