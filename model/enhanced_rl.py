@@ -131,7 +131,13 @@ def _present_index(mask: torch.Tensor) -> torch.Tensor:
 
 
 class EnhancedRL:
-    """The learner: actor, critic ensemble, their targets, optimizers and the update step."""
+    """The learner: actor, critic ensemble, their targets, optimizers and the update step.
+
+    Subclasses change the networks (`state_dim`, `_networks`), never the update:
+    UnifiedRL (model/learners/unified_rl.py) is this update on lists of one slot."""
+
+    state_dim: int = S.PAIR_STATE_DIM
+    """Width of the state the actor and the critics read."""
 
     def __init__(self, cfg: EnhancedRLConfig, device: str | torch.device = "cpu",
                  grad_sync: GradSync | None = None):
@@ -142,10 +148,7 @@ class EnhancedRL:
         # Seeded init that leaves the caller's global torch RNG untouched.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
-            self.actor = PairActor(user_tower_hidden=cfg.user_tower_hidden,
-                                   hidden=cfg.actor_hidden)
-            self.critic = CriticEnsemble(cfg.num_critic_sets, cfg.critics_per_set,
-                                         hidden=cfg.critic_hidden)
+            self.actor, self.critic = self._networks(cfg)
         self.actor.to(self.device)
         self.critic.to(self.device)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
@@ -158,6 +161,13 @@ class EnhancedRL:
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.step = 0
         """Number of completed `update` calls."""
+
+    def _networks(self, cfg: EnhancedRLConfig) -> tuple[nn.Module, CriticEnsemble]:
+        """(actor, critic ensemble), built in this order from the seeded RNG."""
+        actor = PairActor(user_tower_hidden=cfg.user_tower_hidden, hidden=cfg.actor_hidden)
+        critic = CriticEnsemble(cfg.num_critic_sets, cfg.critics_per_set,
+                                state_dim=self.state_dim, hidden=cfg.critic_hidden)
+        return actor, critic
 
     # --- critic ---------------------------------------------------------------------------
     def _redq_subsets(self) -> torch.Tensor | None:
@@ -302,7 +312,7 @@ class EnhancedRL:
         """
         batch = {k: v.to(self.device, dtype=torch.float32, non_blocking=True)
                  for k, v in batch.items()}
-        b, slots = check_batch(batch, self.cfg.num_critic_sets)
+        b, slots = check_batch(batch, self.cfg.num_critic_sets, state_dim=self.state_dim)
         self.actor.train()
         self.critic.train()
         metrics = self._critic_step(batch, b, slots)
