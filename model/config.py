@@ -10,6 +10,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from core.settings import from_dict
+
 TD_MODES = ("list", "pair")
 ENSEMBLE_TARGETS = ("own", "redq_min")
 
@@ -112,8 +114,4 @@ class EnhancedRLConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> EnhancedRLConfig:
         """Inverse of `to_dict`; unknown keys raise KeyError (a typo must not pass silently)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise KeyError(f"unknown EnhancedRLConfig keys: {sorted(unknown)}")
-        return cls(**d)
+        return from_dict(cls, d)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core import schema as S
+from core.settings import from_dict
 
 
 @dataclass
@@ -111,8 +112,4 @@ class SimConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SimConfig:
         """Build from a plain dict; unknown keys raise KeyError (nothing ignored silently)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise KeyError(f"unknown SimConfig keys: {sorted(unknown)}")
-        return cls(**d)
+        return from_dict(cls, d)

@@ -7,7 +7,7 @@
     enhanced_rl   EnhancedRL: pair-level, model/enhanced_rl.py        (level pair)
 
 They share the in-memory data (model/learners/data.py), the networks and losses of model/,
-and return a sim Policy, so one evaluation path scores them all (mtf/experiment.py).
+and return a sim Policy, so one evaluation path scores them all (mtf/experiment/).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from core.settings import from_dict
 from model.config import EnhancedRLConfig
 from model.learners.base import FitContext, Fitted, Learner
 from model.learners.batchrl_mtf import BatchRLMTFConfig, BatchRLMTFLearner
@@ -43,15 +44,8 @@ def learner_config(name: str, params: dict[str, Any] | None = None,
     Unknown keys raise KeyError, so a typo in a YAML profile cannot pass silently."""
     if name not in CONFIGS:
         raise KeyError(f"unknown learner {name!r}; known: {', '.join(LEARNERS)}")
-    cls = CONFIGS[name]
-    params = dict(params or {})
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(params) - names
-    if unknown:
-        raise KeyError(f"unknown {cls.__name__} keys for {name}: {sorted(unknown)}")
     values = dataclasses.asdict(base) if base is not None else {}
-    values.update(params)
-    return cls(**values)
+    return from_dict(CONFIGS[name], {**values, **(params or {})}, where=f"{name}.")
 
 
 def build_learner(name: str, params: dict[str, Any] | None = None,

@@ -1,6 +1,6 @@
 """In-memory training data shared by every learner: request lists as numpy arrays.
 
-The experiment (mtf/experiment.py) compares learners on exactly the same simulated logs, so
+The experiment (mtf/experiment/) compares learners on exactly the same simulated logs, so
 it skips Spark and Petastorm and builds the arrays straight from the simulator's DayLogs
 with `return_states=True` (the states the policy saw; tests/spark/test_state_parity.py proves the
 Spark job rebuilds the same vectors from the logged columns). One row per request, in

@@ -8,6 +8,7 @@ progressive rounds, docs/ALGORITHM.md section 4) and the held-out day of the off
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from typing import Any
 
@@ -16,6 +17,7 @@ from core.policy import FixedWeightsPolicy
 from mtf.experiment.config import ExperimentConfig
 from pipeline.config import PipelineConfig
 from sim import World, simulate_day
+from sim.simulator import evaluate_policy
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,16 @@ def has_seed(name: str) -> bool:
     from model.learners import CONFIGS
 
     return "seed" in {f.name for f in dataclasses.fields(CONFIGS[name])}
+
+
+def fit_context(exp: ExperimentConfig, cfg: PipelineConfig):
+    """The FitContext of every fit of the run: the simulator's `evaluate_policy` as the ground
+    truth of online searches (CEM, on its own search seeds), the profile's reward, the run's
+    name as policy version."""
+    from model.learners import FitContext
+
+    return FitContext(ground_truth=functools.partial(evaluate_policy, cfg.sim),
+                      reward=cfg.reward, version=exp.run_id)
 
 
 def generate_data(exp: ExperimentConfig, cfg: PipelineConfig, ctx) -> tuple[Any, list[str]]:

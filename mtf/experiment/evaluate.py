@@ -79,10 +79,10 @@ def summarise(per_learner: dict[str, dict[str, Any]], baseline: dict[str, list[f
     corr: list[dict[str, Any]] = []
     for truth in ("uvc", "udt"):
         t = [float(np.mean(per_learner[n]["truth"][truth])) for n in names]
-        for off, vals in (("ncis", [per_learner[n]["offline"]["ncis"][0] for n in names]),
-                          ("mtf_gauc", [per_learner[n]["offline"]["mtf_gauc"] for n in names])):
+        for off, scores in (("ncis", [per_learner[n]["offline"]["ncis"][0] for n in names]),
+                            ("mtf_gauc", [per_learner[n]["offline"]["mtf_gauc"] for n in names])):
             for kind, fn in (("spearman", spearman), ("kendall", kendall)):
                 corr.append({"learner": "all", "level": "all",
-                             "metric": f"rank/{kind}_{off}_vs_{truth}", "value": fn(vals, t),
+                             "metric": f"rank/{kind}_{off}_vs_{truth}", "value": fn(scores, t),
                              "ci_low": None, "ci_high": None, "n": len(names)})
     return rows, corr

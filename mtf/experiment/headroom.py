@@ -3,13 +3,11 @@
 user-level one inside the same box, and whether EnhancedRL uses its per-pair freedom
 (`PairActionProbe`). Writes headroom.md and headroom.json; nothing goes to Delta.
 
-torch and `model.learners` are imported inside `headroom`: `import mtf.experiment` does not
-load torch.
+torch is imported inside `headroom`: `import mtf.experiment` does not load it.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import time
@@ -22,14 +20,16 @@ from core import schema as S
 from core.fusion import log_fused_score
 from core.policy import FixedWeightsPolicy
 from mtf.experiment.config import ExperimentConfig
-from mtf.experiment.data import generate_data, make_learner
+from mtf.experiment.data import fit_context, generate_data, make_learner
 from mtf.experiment.stats import mean_ci, pct_change
-from sim.oracle import PairBoxOracle, StateDecoder, UserBoxOracle
+from sim.oracle import TARGETS, PairBoxOracle, StateDecoder, UserBoxOracle
 from sim.simulator import evaluate_policy, evaluation_world
 
 log = logging.getLogger(__name__)
 
-HEADROOM_TARGETS = ("truth", "calibrated", "mtl")
+HEADROOM_TARGETS = TARGETS
+"""Every target of the oracles (sim/oracle.py): truth, calibrated, and mtl (the raw
+predictions, a heuristic that reads no truth)."""
 
 
 class PairActionProbe:
@@ -69,14 +69,11 @@ def headroom(exp: ExperimentConfig, out: Path, beta: float, n_draws: int = 32
     """
     import torch
 
-    from model.learners import FitContext
-
     torch.set_num_threads(exp.torch_threads)
     t0 = time.perf_counter()
     cfg = exp.pipeline()
     h = cfg.sim.explore_half_width
-    ctx = FitContext(ground_truth=functools.partial(evaluate_policy, cfg.sim), reward=cfg.reward,
-                     version=exp.run_id)
+    ctx = fit_context(exp, cfg)
     train, served = generate_data(exp, cfg, ctx)
     centres = {"fixed": FixedWeightsPolicy(),
                "unified_rl": make_learner("unified_rl", exp, cfg).fit(train, ctx).policy}

@@ -38,6 +38,17 @@ def test_config_refuses_search_on_evaluation_seeds():
         ExperimentConfig(learners=("fixed", "dqn"))
 
 
+def test_plan_yaml_refuses_unknown_keys_at_any_depth(tmp_path):
+    from mtf.experiment import ExperimentConfig
+
+    assert ExperimentConfig.from_yaml(TINY).data.behaviour == "unified_rl"
+    for text, where in (("learnerz: [fixed]\n", "learnerz"), ("data: {dayz: 2}\n", "data.dayz"),
+                        ("eval: {seedz: [1, 2]}\n", "eval.seedz")):
+        (tmp_path / "plan.yaml").write_text(text)
+        with pytest.raises(KeyError, match=where):
+            ExperimentConfig.from_yaml(tmp_path / "plan.yaml")
+
+
 @pytest.mark.spark
 def test_tiny_experiment_end_to_end(spark, cfg, tmp_path):
     from mtf.experiment import main, write_table
