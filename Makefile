@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 
 install: $(STAMP)
 
-# One environment for Spark jobs, trainer and Airflow (see README "Why these versions").
+# One environment for Spark jobs, trainer and Airflow (see docs/VERSIONS.md).
 # petastorm goes in last with --no-deps: its metadata pins setuptools<70, which torch's
 # wheels contradict, while it runs fine on the pinned set (tests/spark/test_petastorm_delta.py).
 $(STAMP): pyproject.toml
@@ -55,8 +55,12 @@ bench-etl: install
 	$(PY) bench/bench_etl.py --requests 100000 1000000 --baseline e1cdd0c --duckdb-plans lead \
 	  --work /tmp/mtf-bench-etl --out bench/results/etl.json
 
+# The layer contract (import-linter, [tool.importlinter] in pyproject.toml), ruff everywhere,
+# mypy on the ground floor and the RL core.
 lint: install
-	$(VENV)/bin/ruff check mtf jobs model sim dags tests
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check core sim model store pipeline jobs mtf dags tests bench
+	$(VENV)/bin/mypy core model
 
 clean:
 	rm -rf warehouse .airflow

@@ -1,4 +1,4 @@
-"""The fusion formula and the action mapping (ALGORITHM.md section 1), in numpy.
+"""The fusion formula and the action mapping (docs/ALGORITHM.md section 1), in numpy.
 
     score(u, j) = prod_i (obj_i + bias_i) ** power_i
     log score   = sum_i power_i * log(obj_i + bias_i)

@@ -1,6 +1,6 @@
 """Job `build_enhanced_state`: bronze logs of one day -> list-level training rows.
 
-For every request it builds the enhanced state of each exposed pair (ALGORITHM.md
+For every request it builds the enhanced state of each exposed pair (docs/ALGORITHM.md
 section 1; layout in core/schema.py, the same vectors the simulator served from),
 the logged actions and boxes, the per-critic-set rewards, and links the NEXT request
 of the same session (its pairs, boxes and mask) for list-level TD, with `done` when

@@ -1,7 +1,7 @@
 """Job `evaluate`: score today's candidate and the policy that served today.
 
 On the newest day's held-out sessions (split = eval) it computes, for both policies:
-NCIS cumulative reward with bootstrap CIs at each kernel width (ALGORITHM.md section 7),
+NCIS cumulative reward with bootstrap CIs at each kernel width (docs/ALGORITHM.md section 7),
 MTF-GAUC, and, from the simulator, the ground-truth UVC / UDT on a fresh seeded
 population (the "online A/B"). It also checks the exported actor against the eager one
 (parity) and summarises the candidate's actions. Writes `eval.json` in the candidate's

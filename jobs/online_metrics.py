@@ -1,7 +1,7 @@
 """Job `online_metrics`: what users did on day ds under each serving policy (from bronze).
 
 UVC = valid consumptions per active user, UDT = watch seconds per active user
-(ALGORITHM.md section 7), per serving policy version.
+(docs/ALGORITHM.md section 7), per serving policy version.
 
     spark-submit jobs/online_metrics.py --ds 2026-01-01
 """

@@ -1,4 +1,4 @@
-"""PyTorch side of mtf-rl: the EnhancedRL learning core (ALGORITHM.md sections 3-7).
+"""PyTorch side of mtf-rl: the EnhancedRL learning core (docs/ALGORITHM.md sections 3-7).
 
 Light at import (the Airflow DAG and `pipeline.config` import `model.config` at parse time):
 this package imports nothing; each submodule imports torch / numpy itself.

@@ -1,6 +1,6 @@
-"""EnhancedRL hyper-parameters (ALGORITHM.md section 6), one doc line per field.
+"""EnhancedRL hyper-parameters (docs/ALGORITHM.md section 6), one doc line per field.
 
-Every [R] choice of ALGORITHM.md (our own, where the papers are silent) is a field here,
+Every [R] choice of docs/ALGORITHM.md (our own, where the papers are silent) is a field here,
 so that the paper's exact form can be dropped in later without touching the learner.
 """
 

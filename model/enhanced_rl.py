@@ -1,6 +1,6 @@
 """EnhancedRL: offline actor-critic on enhanced pair states with a list-level TD error.
 
-ALGORITHM.md sections 3-6. One `update(batch)`:
+docs/ALGORITHM.md sections 3-6. One `update(batch)`:
 
 1. Critic step (every call). With the TARGET actor mu' and the TARGET critics Q' on the
    pairs exposed at the next request, phi from the next pairs' logged boxes:
@@ -19,7 +19,7 @@ ALGORITHM.md sections 3-6. One `update(batch)`:
        L_actor = mean_pairs[ -sum_i w_i Qbar_i(s, mu(s)) + eta d(mu(s); B(s))
                              + lambda sum_i w_i sigma_i(s, mu(s)) ]
 
-3. Polyak update of BOTH target networks with tau after EVERY call (ALGORITHM.md section 6,
+3. Polyak update of BOTH target networks with tau after EVERY call (docs/ALGORITHM.md section 6,
    "tau 0.005 every step" [R]); unlike TD3, the target actor also moves on critic-only calls
    (it then tracks an actor that did not change, which only shortens its lag).
 
@@ -193,10 +193,12 @@ class EnhancedRL:
         nq = nq_present.new_zeros(n_sets, per_set, n).index_copy(-1, idx, nq_present)
         nq = nq.view(n_sets, per_set, b, slots)  # [S, m, B, L], absent slots 0
         nphi = phi.new_zeros(n).index_copy(0, idx, phi).view(b, slots)  # [B, L]
-        td_target = list_td_target if cfg.td_mode == "list" else pair_td_target
-        args = (batch["reward"], batch["mask"]) if cfg.td_mode == "list" else (batch["reward"],)
-        y = td_target(*args, nq, nphi, batch["next_mask"], batch["done"], cfg.gamma,
-                      redq_subsets=self._redq_subsets())
+        if cfg.td_mode == "list":
+            y = list_td_target(batch["reward"], batch["mask"], nq, nphi, batch["next_mask"],
+                               batch["done"], cfg.gamma, redq_subsets=self._redq_subsets())
+        else:
+            y = pair_td_target(batch["reward"], nq, nphi, batch["next_mask"], batch["done"],
+                               cfg.gamma, redq_subsets=self._redq_subsets())
         return y, phi
 
     def _critic_q(self, batch: dict[str, torch.Tensor], b: int, slots: int) -> torch.Tensor:

@@ -21,7 +21,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -107,7 +107,7 @@ def export_onnx(actor: torch.nn.Module, path: str | Path, method: str = "forward
     """
     path = Path(path)
     module = _Method(copy.deepcopy(actor).cpu().eval(), method).eval()
-    state_dim = int(actor.state_dim)
+    state_dim = int(cast(int, actor.state_dim))
     example = torch.zeros(example_rows, state_dim)
     tmp = path.with_name(path.name + ".tmp")
     batch = torch.export.Dim("batch", min=1)
@@ -124,6 +124,7 @@ def export_onnx(actor: torch.nn.Module, path: str | Path, method: str = "forward
                                         verbose=False)
     finally:
         registration_log.setLevel(level)
+    assert program is not None, "torch.onnx.export returned no program"
     program.save(str(tmp), external_data=False)
     os.replace(tmp, path)
     return file_sha256(path)
@@ -155,7 +156,7 @@ def onnx_parity(actor: torch.nn.Module, path: str | Path, batch_sizes: tuple[int
     gen = torch.Generator().manual_seed(seed)
     worst = 0.0
     for n in batch_sizes:
-        x = torch.randn(n, int(actor.state_dim), generator=gen)
+        x = torch.randn(n, int(cast(int, actor.state_dim)), generator=gen)
         if method == "forward_request":
             x[:, :eager.user_dim] = x[:1, :eager.user_dim]
         want = fn(x).numpy()

@@ -1,6 +1,6 @@
-"""Losses of EnhancedRL (ALGORITHM.md sections 4-5), as pure functions with shapes.
+"""Losses of EnhancedRL (docs/ALGORITHM.md sections 4-5), as pure functions with shapes.
 
-Notation: S critic sets (q in ALGORITHM.md), m critics per set, B request lists, L list
+Notation: S critic sets (q in docs/ALGORITHM.md), m critics per set, B request lists, L list
 slots, M pairs, A action dims. `mask` [B, L] is 1 for a present item of list t and
 `next_mask` [B, L] for a present item of list t+1 (all zeros when the session ended).
 Masked (absent) slots never contribute, whatever value their Q or reward holds.
@@ -13,7 +13,7 @@ from typing import NamedTuple
 import torch
 
 
-# --- the box (ALGORITHM.md section 4) -----------------------------------------------------
+# --- the box (docs/ALGORITHM.md section 4) -----------------------------------------------------
 def box_overshoot(a: torch.Tensor, center: torch.Tensor, h: float) -> torch.Tensor:
     """How far each action dim lies outside the box B = [center - h, center + h]:
 
@@ -36,7 +36,7 @@ def target_multiplier(a: torch.Tensor, center: torch.Tensor, h: float,
     return torch.exp(-kappa_phi * box_overshoot(a, center, h).sum(-1))
 
 
-# --- critic targets (ALGORITHM.md section 5) -----------------------------------------------
+# --- critic targets (docs/ALGORITHM.md section 5) -----------------------------------------------
 def _check_target_inputs(reward: torch.Tensor, next_q: torch.Tensor, next_phi: torch.Tensor,
                          next_mask: torch.Tensor, done: torch.Tensor) -> None:
     b, s, slots = reward.shape
@@ -73,7 +73,7 @@ def next_list_value(next_q: torch.Tensor, next_phi: torch.Tensor,
 def list_td_target(reward: torch.Tensor, mask: torch.Tensor, next_q: torch.Tensor,
                    next_phi: torch.Tensor, next_mask: torch.Tensor, done: torch.Tensor,
                    gamma: float, redq_subsets: torch.Tensor | None = None) -> torch.Tensor:
-    """List-level target per critic (ALGORITHM.md section 5, the paper's form):
+    """List-level target per critic (docs/ALGORITHM.md section 5, the paper's form):
 
         Y_ij(t) = sum_{k in list t} r^(i)_tk
                   + gamma (1 - done_t) sum_{k in list t+1} phi_k Q'_ij(s_{t+1,k}, mu'(s_{t+1,k}))
@@ -121,7 +121,7 @@ def pair_td_target(reward: torch.Tensor, next_q: torch.Tensor, next_phi: torch.T
 
 # --- losses ---------------------------------------------------------------------------------
 def critic_loss(q: torch.Tensor, mask: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Sum over the S*m critics of a mean squared TD error (ALGORITHM.md section 5).
+    """Sum over the S*m critics of a mean squared TD error (docs/ALGORITHM.md section 5).
 
     List mode, target [S, m, B]:
         L = sum_ij mean_t (Qsum_ij(t) - Y_ij(t))^2,   Qsum_ij(t) = sum_k mask_tk Q_ij(s_tk, a_tk)
@@ -157,7 +157,7 @@ class ActorLoss(NamedTuple):
 
 def actor_loss(q_pi: torch.Tensor, penalty_d: torch.Tensor, set_weights: torch.Tensor,
                eta: float, lam: float) -> ActorLoss:
-    """EnhancedRL actor loss (ALGORITHM.md section 5), over the M exposed pairs:
+    """EnhancedRL actor loss (docs/ALGORITHM.md section 5), over the M exposed pairs:
 
         L = mean_pairs[ -sum_i w_i Qbar_i(s, mu(s)) + eta d(mu(s); B(s))
                         + lambda sum_i w_i sigma_i(s, mu(s)) ]

@@ -1,4 +1,4 @@
-"""Offline evaluation metrics (ALGORITHM.md section 7), numpy only.
+"""Offline evaluation metrics (docs/ALGORITHM.md section 7), numpy only.
 
 - `discounted_returns`: per-session return G from the session's first logged request;
 - `ncis`: normalised capped importance sampling estimate of the cumulative reward, with a
@@ -23,7 +23,7 @@ def discounted_returns(session_ids: np.ndarray, request_index: np.ndarray,
                        list_reward: np.ndarray, gamma: float
                        ) -> tuple[np.ndarray, np.ndarray]:
     """G_s = sum_t gamma^(t - t0_s) r_t over the requests t of session s, t0_s = the
-    session's first logged request index (ALGORITHM.md section 2).
+    session's first logged request index (docs/ALGORITHM.md section 2).
 
     session_ids, request_index, list_reward: [N] (any order, one row per request).
     Returns (sessions sorted [n_sessions], returns aligned with them [n_sessions]).
@@ -104,7 +104,7 @@ def ncis(logged_action: np.ndarray, box_center: np.ndarray, mask: np.ndarray,
          sigma: float | np.ndarray, c: float = 10.0, n_boot: int = 200, seed: int = 0,
          ci: float = 0.95) -> tuple[float, float, float]:
     """Normalised capped importance sampling estimate of the cumulative reward
-    (ALGORITHM.md section 7), with a percentile bootstrap CI over units.
+    (docs/ALGORITHM.md section 7), with a percentile bootstrap CI over units.
 
     Units n are held-out sessions, each represented by its first request's list of l pairs
     (pass l = 1 for a user-level policy):
@@ -172,7 +172,7 @@ def ncis(logged_action: np.ndarray, box_center: np.ndarray, mask: np.ndarray,
 
 def mtf_gauc(user_ids: np.ndarray, scores: np.ndarray, labels: np.ndarray,
              weights: np.ndarray) -> float:
-    """MTF-GAUC (ALGORITHM.md section 7): per user u, the weighted AUC
+    """MTF-GAUC (docs/ALGORITHM.md section 7): per user u, the weighted AUC
 
         AUC_u = sum_{p pos, q neg} w_p w_q ([s_p > s_q] + 0.5 [s_p = s_q]) / (W_pos,u W_neg,u)
 

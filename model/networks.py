@@ -1,4 +1,4 @@
-"""Networks (ALGORITHM.md section 3): the pair-level actor, a user-level actor and the
+"""Networks (docs/ALGORITHM.md section 3): the pair-level actor, a user-level actor and the
 batched critic ensemble.
 
 Shapes: M pairs (or requests), D state dim, A action dim, E = q * m ensemble members
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -38,7 +39,7 @@ def mlp(sizes: Sequence[int], out_act: nn.Module | None = None) -> nn.Sequential
 
 
 class PairActor(nn.Module):
-    """mu(s_tj) -> [-1, 1]^A for every enhanced pair state (ALGORITHM.md section 3, [R]).
+    """mu(s_tj) -> [-1, 1]^A for every enhanced pair state (docs/ALGORITHM.md section 3, [R]).
 
     A user tower reads the user block (the first `user_dim` values, shared by the pairs of a
     request), its output is concatenated with the rest of the pair state (item block, MTL
@@ -75,7 +76,8 @@ class PairActor(nn.Module):
         times on N copies of the same user block, and no [N, H_user + D - D_USER]
         concatenation is built."""
         assert pair_state.dim() == 2 and pair_state.shape[-1] == self.state_dim
-        first = self.head[0]  # nn.Linear
+        first = self.head[0]
+        assert isinstance(first, nn.Linear)
         h_user = first.in_features - (self.state_dim - self.user_dim)
         u = self.user_tower(pair_state[:1, :self.user_dim])  # [1, H_user]
         user_term = torch.addmm(first.bias, u, first.weight[:, :h_user].t())  # [1, H]
@@ -234,7 +236,7 @@ between every two ops and measured ~1.2x a loop of 20 separate critics (bench/);
 
 
 class CriticEnsemble(nn.Module):
-    """q sets x m critics Q_ij(s, a), one batched MLP (ALGORITHM.md section 3).
+    """q sets x m critics Q_ij(s, a), one batched MLP (docs/ALGORITHM.md section 3).
 
     forward(state, action) -> Q [num_sets, per_set, M]. state [M, D] / action [M, A] are shared
     by all members; either may instead be per member, [E, M, D] / [E, M, A] (E = q * m,
@@ -255,6 +257,11 @@ class CriticEnsemble(nn.Module):
              for i in range(len(sizes) - 1)])
 
     @property
+    def linears(self) -> list[EnsembleLinear]:
+        """The layers, typed."""
+        return [cast(EnsembleLinear, layer) for layer in self.layers]
+
+    @property
     def ensemble_size(self) -> int:
         return self.num_sets * self.per_set
 
@@ -262,7 +269,7 @@ class CriticEnsemble(nn.Module):
         """Members computed together (see CPU_CHUNK_BYTES): all of them off the CPU."""
         if device.type != "cpu":
             return self.ensemble_size
-        widest = max(layer.out_features for layer in self.layers) * max(pairs, 1) * 4
+        widest = max(layer.out_features for layer in self.linears) * max(pairs, 1) * 4
         return max(1, min(self.ensemble_size, CPU_CHUNK_BYTES // widest))
 
     def _members(self, lo: int, hi: int, params: list[tuple[torch.Tensor, torch.Tensor]],
@@ -301,7 +308,7 @@ class CriticEnsemble(nn.Module):
         # split (not slice) the parameters: the backward of a split is one concatenation of
         # the chunks' gradients, slices would each scatter into a zero full-size gradient
         chunks = list(zip(*[zip(layer.weight.split(step), layer.bias.split(step), strict=True)
-                            for layer in self.layers], strict=True))
+                            for layer in self.linears], strict=True))
         parts = [self._members(lo, min(lo + step, e), list(params), state, action)
                  for lo, params in zip(range(0, e, step), chunks, strict=True)]
         q = parts[0] if len(parts) == 1 else torch.cat(parts)  # [E, 1, M]

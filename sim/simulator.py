@@ -2,7 +2,7 @@
 
 For each request t of a session: N candidates (popularity-weighted, no repeats), their MTL
 predictions, the serving state, `mu = policy.act(...)` (the box centre), the logged action
-`a = clip(mu + eps, -1, 1)` with `eps ~ U(-h, h)^10` (ALGORITHM.md section 4), the fused
+`a = clip(mu + eps, -1, 1)` with `eps ~ U(-h, h)^10` (docs/ALGORITHM.md section 4), the fused
 log score of every candidate, the top-l exposed, behaviour sampled from the TRUE model,
 satisfaction and exit (sim/world.py).
 

@@ -184,7 +184,8 @@ class BatchRLMTFLearner:
         return cand.view(b, self.cfg.n_samples, A)[torch.arange(b), best].numpy()
 
     def fit(self, data: TrainData, ctx: FitContext) -> Fitted:
-        t0, history = time.perf_counter(), {}
+        t0 = time.perf_counter()
+        history: dict[str, list[float]] = {}
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.cfg.seed)
             for idx in minibatches(len(data), self.cfg.batch_size, self.cfg.steps,

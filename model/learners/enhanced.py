@@ -27,7 +27,8 @@ class EnhancedRLLearner:
 
     def fit(self, data: TrainData, ctx: FitContext) -> Fitted:
         check_half_width(self.cfg.half_width, data)
-        t0, history = time.perf_counter(), {}
+        t0 = time.perf_counter()
+        history: dict[str, list[float]] = {}
         for idx in minibatches(len(data), self.cfg.batch_size, self.cfg.steps, self.cfg.seed):
             record(history, self.learner.update(data.pair_batch(idx)))
         learner = self.learner

@@ -77,7 +77,8 @@ class UnifiedRLLearner:
 
     def fit(self, data: TrainData, ctx: FitContext) -> Fitted:
         check_half_width(self.cfg.half_width, data)
-        t0, history = time.perf_counter(), {}
+        t0 = time.perf_counter()
+        history: dict[str, list[float]] = {}
         for idx in minibatches(len(data), self.cfg.batch_size, self.cfg.steps, self.cfg.seed):
             record(history, self.update(data.user_batch(idx)))
         policy = CallablePolicy(torch_policy_fn(self.actor, "user"), "user",

@@ -1,5 +1,5 @@
 """The per-pair headroom ORACLES (sim/oracle.py) and the EnhancedRL action probe
-(mtf/experiment.py): they decode the right pairs, stay in the box, and the pair-level
+(mtf/experiment/): they decode the right pairs, stay in the box, and the pair-level
 oracle with the truth beats what it is centred on."""
 
 from __future__ import annotations
