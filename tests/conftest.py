@@ -25,10 +25,29 @@ def pytest_collection_modifyitems(config, items) -> None:
     marked `e2e` (they need the end-to-end Airflow day) share one unit, so the day runs
     once; that unit, the longest, is collected first so that a worker starts on it at once.
     Each worker has its own warehouse and metastore (`_TMP` above is per process)."""
+    misplaced = [item.nodeid for item in items if _tier(item) != item.path.parent.name]
+    if misplaced:
+        raise pytest.UsageError("tests live in the folder of their tier (unit: no marker, "
+                                "spark: marked spark, e2e: marked e2e): " + ", ".join(misplaced))
     for item in items:
         group = "e2e" if item.get_closest_marker("e2e") else item.module.__name__
         item.add_marker(pytest.mark.xdist_group(group))
     items.sort(key=lambda item: item.get_closest_marker("e2e") is None)  # stable
+
+
+def _tier(item: pytest.Item) -> str:
+    """The folder a test belongs in: e2e, else spark when any test of its module needs
+    Spark (a module's tests share fixtures), else unit."""
+    if item.get_closest_marker("e2e"):
+        return "e2e"
+    spark = any(getattr(obj, "pytestmark", None) and "spark" in _marks(obj)
+                for obj in vars(item.module).values()) or "spark" in _marks(item.module)
+    return "spark" if spark or item.get_closest_marker("spark") else "unit"
+
+
+def _marks(obj: object) -> set[str]:
+    marks = getattr(obj, "pytestmark", [])
+    return {m.name for m in (marks if isinstance(marks, list) else [marks])}
 
 
 @pytest.fixture(scope="session")
