@@ -13,8 +13,8 @@ this package imports nothing; each submodule imports torch / numpy itself.
 - `model.metrics`      discounted_returns, ncis, mtf_gauc (numpy)
 - `model.loader`       EnhancedStateLoader: Petastorm reader of a pinned file list, order a
                        function of (seed, epoch, shard), `skip` for resume
-- `jobs.train`        the trainer: pinned snapshot, resumable checkpoints (<artifact>.work/),
-                       warm start, torchrun data parallelism, TorchScript export
 - `model.distributed`  torchrun / gloo helpers (gradient all-reduce, broadcast, checksums)
 - `model.learners`     fixed, CEM, BatchRL-MTF, UnifiedRL, EnhancedRL behind one protocol
+
+The trainer that feeds it from a pinned Delta snapshot is the job `jobs/train.py`.
 """
