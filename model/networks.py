@@ -76,8 +76,7 @@ class PairActor(nn.Module):
         times on N copies of the same user block, and no [N, H_user + D - D_USER]
         concatenation is built."""
         assert pair_state.dim() == 2 and pair_state.shape[-1] == self.state_dim
-        first = self.head[0]
-        assert isinstance(first, nn.Linear)
+        first = self.head[0]  # nn.Linear
         h_user = first.in_features - (self.state_dim - self.user_dim)
         u = self.user_tower(pair_state[:1, :self.user_dim])  # [1, H_user]
         user_term = torch.addmm(first.bias, u, first.weight[:, :h_user].t())  # [1, H]
