@@ -20,9 +20,15 @@ feedback row is quarantined whole (its other rows with rule `session_quarantined
 duplicate rows (`duplicate_row`, the first copy is kept) do not poison their session.
 
 Counts reconcile: for every table, landed = accepted (bronze) + quarantined, recorded in
-`dq_metrics` (rule `_all`) beside one row per rule. Every write replaces the day's
-partition in one Delta commit, and nothing here reads a clock: a rerun with the same run
-id writes the same tables.
+`dq_metrics` (rule `_all`) beside one row per rule. The counts are taken from the annotated
+rows before anything is written and each write is checked against the rows its partition
+holds afterwards (never against a table's latest commit, which may be another day's). The
+order: an empty day fails (`no_requests`) before any write; then quarantine and dq_metrics;
+then the hard rules (`too_many_quarantined`, `no_requests` when no request is left), so a
+refused day leaves bronze as it was; then the five bronze partitions. Every write replaces
+the day's partition in one Delta commit, and nothing here reads a clock: a rerun with the
+same run id writes the same tables (a run killed between two bronze writes is completed by
+its rerun).
 
     spark-submit jobs/validate_logs.py --ds 2026-01-01 [--run-id RUN]
 """
@@ -336,12 +342,14 @@ def quarantine_rows(df: DataFrame, run_id: str, ds: str) -> DataFrame:
                     F.to_json(F.struct(*[F.col(f"`{c}`") for c in cols])).alias("record")))
 
 
-def rule_counts(df: DataFrame, table: str) -> tuple[int, dict[str, int]]:
-    """(landed rows, rows per rule) in one pass."""
-    row = df.agg(F.count(F.lit(1)).alias("n"), *[
+def rule_counts(df: DataFrame, table: str) -> tuple[int, dict[str, int], int]:
+    """(landed rows, rows per rule, rows quarantined) in one pass."""
+    row = df.agg(F.count(F.lit(1)).alias("n"),
+                 F.sum((F.size("_rules") > 0).cast("long")).alias("_quarantined"), *[
         F.sum(F.array_contains("_rules", r).cast("long")).alias(r) for r in rule_names(table)
     ]).first()
-    return int(row["n"]), {r: int(row[r] or 0) for r in rule_names(table)}
+    return (int(row["n"]), {r: int(row[r] or 0) for r in rule_names(table)},
+            int(row["_quarantined"] or 0))
 
 
 def dq_rows(spark: SparkSession, ds: str, run_id: str,
@@ -378,14 +386,23 @@ def run(spark: SparkSession, cfg: PipelineConfig, ds: str, run_id: str | None = 
     annotated = {t: df.persist(StorageLevel.MEMORY_AND_DISK)
                  for t, df in annotate(landed, cfg, ds).items()}
     try:
-        counts: dict[str, tuple[int, dict[str, int], int]] = {}
+        counts: dict[str, tuple[int, dict[str, int], int]] = {
+            t: rule_counts(annotated[t], t) for t in BRONZE}
+        if counts["raw_requests"][0] == 0:
+            raise ValidationError(f"no_requests: the landed raw_requests of ds={ds} are empty")
         for t in BRONZE:
-            n, per_rule = rule_counts(annotated[t], t)
-            q = write_partition(quarantine_rows(annotated[t], run_id, ds), db,
-                                f"{t}_quarantine", ds)
-            counts[t] = (n, per_rule, q)
+            q = counts[t][2]
+            written = write_partition(quarantine_rows(annotated[t], run_id, ds), db,
+                                      f"{t}_quarantine", ds)
+            if written != q:
+                raise ValidationError(f"reconciliation failed for {t}_quarantine: wrote "
+                                      f"{written} rows, {q} rows broke a rule")
         write_partition(dq_rows(spark, ds, run_id, counts), db, "dq_metrics", ds)
         _check_fractions(annotated, counts, cfg)
+        n_req, _, q_req = counts["raw_requests"]
+        if n_req - q_req == 0:  # before any bronze write: bronze keeps its previous state
+            raise ValidationError(f"no_requests: no valid request left for ds={ds} "
+                                  f"({q_req} of {n_req} quarantined)")
         summary = {}
         for t in BRONZE:
             accepted = write_partition(annotated[t].where(F.size("_rules") == 0), db, t, ds)
@@ -397,8 +414,6 @@ def run(spark: SparkSession, cfg: PipelineConfig, ds: str, run_id: str | None = 
                           **{r: c for r, c in per_rule.items() if c}}
             log.info("%s: landed %d = accepted %d + quarantined %d %s", t, n, accepted, q,
                      {r: c for r, c in per_rule.items() if c})
-        if summary["raw_requests"]["accepted"] == 0:
-            raise ValidationError(f"no_requests: no valid request left for ds={ds}")
         return summary
     finally:
         for df in annotated.values():
@@ -415,7 +430,8 @@ def _check_fractions(annotated: dict[str, DataFrame],
             top = sorted(((c, r) for r, c in per_rule.items() if c), reverse=True)[:3]
             # example keys of the most frequent rule of the rows themselves (the cascade
             # only says that something else in their session was bad)
-            own = [r for c, r in top if r != SESSION_RULE] or [top[0][1]]
+            own = [r for c, r in top if r != SESSION_RULE] or [r for c, r in top] \
+                or [SESSION_RULE]
             keys = [r["_key"] for r in annotated[t].where(F.array_contains("_rules", own[0]))
                     .select("_key").orderBy("_key").limit(3).collect()]
             problems.append(f"{t}: {q} of {n} rows quarantined ({q / n:.1%} > {limit:.0%}); "

@@ -112,13 +112,20 @@ def read_partition(spark: SparkSession, db: str, table: str, ds: str) -> DataFra
     return spark.table(qualified(db, table)).where(f"ds = '{validate_ds(ds)}'")
 
 
+def partition_rows(spark: SparkSession, db: str, table: str, ds: str) -> int:
+    """Rows of the `ds` partition of `table` at its current version."""
+    return int(read_partition(spark, db, table, ds).count())
+
+
 def write_partition(df: DataFrame, db: str, table: str, ds: str) -> int:
     """Atomically replace the `ds` partition of `table` with `df` (Delta replaceWhere).
 
     One Delta commit: readers see the old partition or the new one, never a mix, and a
     rerun of the same day writes the same rows. replaceWhere also checks that every
-    written row belongs to the partition. Returns the number of rows written.
-    """
+    written row belongs to the partition. Returns the rows the partition holds after the
+    write, counted in the partition itself: never a number taken from the table's latest
+    commit, which may be another day's (an empty write into an empty partition makes no
+    commit at all)."""
     validate_ds(ds)
     spark = df.sparkSession
     target = spark.table(qualified(db, table))
@@ -126,7 +133,6 @@ def write_partition(df: DataFrame, db: str, table: str, ds: str) -> int:
     (df.write.format("delta").mode("overwrite")
        .option("replaceWhere", f"ds = '{ds}'")
        .save(table_location(spark, db, table)))
-    last = spark.sql(f"DESCRIBE HISTORY {qualified(db, table)} LIMIT 1").first()
-    n = int((last["operationMetrics"] or {}).get("numOutputRows", 0))
+    n = partition_rows(spark, db, table, ds)
     log.info("wrote %s rows to %s.%s ds=%s", n, db, table, ds)
     return n

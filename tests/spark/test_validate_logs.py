@@ -484,3 +484,55 @@ def test_day_bounds():
     start, end = day_bounds_ms(DS)
     assert end == DAY1_MS and end - start == 86_400_000
     assert not math.isnan(start)
+
+
+def test_dirty_clean_empty_dirty_days_in_one_catalog(spark, cfg, clean):
+    """Counts come from each day's own partitions: a clean day after a day with quarantined
+    rows passes, an empty day fails on `no_requests` before touching anything, and a dirty
+    day after them reconciles again (dq_metrics, quarantine and bronze agree per table)."""
+    from jobs.validate_logs import ValidationError, run
+    from store.landing import write_landing
+
+    db = cfg.storage.database
+    days = {"dirty": "2030-05-11", "clean": "2030-05-12", "empty": "2030-05-13",
+            "dirty-again": "2030-05-14"}
+
+    def land(kind: str, ds: str) -> dict:
+        pdfs = for_day(clean, ds, (pd.Timestamp(ds) - pd.Timestamp(DS)).days)
+        if kind.startswith("dirty"):  # three users missing: their sessions are quarantined
+            users = pdfs["raw_users"]
+            pdfs["raw_users"] = users[~users.user_id.isin(users.user_id.iloc[:3])]
+        frames = to_frames(spark, cfg, pdfs)
+        if kind == "empty":
+            frames = {t: df.limit(0) for t, df in frames.items()}
+        for t, df in frames.items():
+            write_landing(df, cfg, t, ds)
+        return {t: df.count() for t, df in frames.items()}
+
+    def day_counts(ds: str) -> dict:
+        return {t: (_count(spark, f"SELECT count(*) FROM {db}.{t} WHERE ds = '{ds}'"),
+                    _count(spark, f"SELECT count(*) FROM {db}.{t}_quarantine "
+                                  f"WHERE ds = '{ds}'")) for t in BRONZE}
+
+    for kind, ds in days.items():
+        landed = land(kind, ds)
+        if kind == "empty":
+            with pytest.raises(ValidationError, match="no_requests"):
+                run(spark, cfg, ds, run_id=f"r-{kind}")
+            assert day_counts(ds) == {t: (0, 0) for t in BRONZE}
+            assert _count(spark, f"SELECT count(*) FROM {db}.dq_metrics "
+                                 f"WHERE ds = '{ds}'") == 0
+            continue
+        summary = run(spark, cfg, ds, run_id=f"r-{kind}")
+        got = day_counts(ds)
+        for t in BRONZE:
+            bronze, quarantined = got[t]
+            assert bronze + quarantined == landed[t], (kind, t)
+            assert summary[t] == {**summary[t], "landed": landed[t], "accepted": bronze,
+                                  "quarantined": quarantined}, (kind, t)
+            row = spark.sql(f"SELECT rows_checked, rows_failed FROM {db}.dq_metrics WHERE "
+                            f"ds = '{ds}' AND table_name = '{t}' AND rule = '_all'").first()
+            assert (row["rows_checked"], row["rows_failed"]) == (landed[t], quarantined)
+        assert (got["raw_requests"][1] > 0) == kind.startswith("dirty"), kind
+        if kind == "clean":
+            assert all(q == 0 for _, q in got.values())
