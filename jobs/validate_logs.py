@@ -89,6 +89,12 @@ def _vec_bad(col: str, n: int, lo: float | None = None, hi: float | None = None,
     return " OR ".join(out)
 
 
+def _not_finite(*cols: str) -> str:
+    """SQL: some element of an array column is null, NaN or infinite."""
+    return " OR ".join(f"exists({c}, x -> x IS NULL OR isnan(x) OR abs(x) = double('inf'))"
+                       for c in cols)
+
+
 def _flags(cols: Sequence[str]) -> str:
     return " OR ".join(f"`{c}` NOT IN (0, 1)" for c in cols)
 
@@ -101,22 +107,30 @@ FLAGS = ("valid", "finish", "like", "share", "collect", "skip", "exit_after_requ
 # run by `row_rules`; `null_key`, `null_value`, `wrong_partition` and the rules that need
 # windows or other tables (`CROSS_RULES`) are added by the job itself.
 RULES: tuple[Rule, ...] = (
+    Rule("raw_users", "negative_id", "user_id < 0", "negative user id (ids are >= 0)"),
     Rule("raw_users", "interest_length", f"size(interest) != {S.INTEREST_DIM}",
          "interest vector of the wrong length"),
     Rule("raw_users", "activity_range", "isnan(activity) OR activity < 0 OR activity > 1",
          "activity outside [0, 1] or NaN"),
+    Rule("raw_users", "vector_not_finite", _not_finite("interest"),
+         "interest vector with a null, NaN or infinite element"),
     Rule("raw_users", "category_range",
          f"age_bucket NOT BETWEEN 0 AND {S.NUM_AGE_BUCKETS - 1} OR gender NOT IN (0, 1) "
          f"OR region NOT BETWEEN 0 AND {S.NUM_REGIONS - 1}",
          "age bucket, gender or region code out of range"),
+    Rule("raw_items", "negative_id", "item_id < 0 OR author_id < 0",
+         "negative item or author id (ids are >= 0; publish's fallback weights row is -1)"),
     Rule("raw_items", "item_vec_length", f"size(item_vec) != {S.ITEM_VEC_DIM}",
          "item vector of the wrong length"),
     Rule("raw_items", "duration_range", "isnan(duration_s) OR NOT duration_s > 0 "
          "OR duration_s = double('inf')", "duration not a positive finite number"),
     Rule("raw_items", "popularity_range", "isnan(popularity) OR popularity < 0 "
          "OR popularity > 1", "popularity outside [0, 1] or NaN"),
+    Rule("raw_items", "vector_not_finite", _not_finite("item_vec"),
+         "item vector with a null, NaN or infinite element"),
     Rule("raw_items", "category_range", f"category NOT BETWEEN 0 AND {S.NUM_CATEGORIES - 1}",
          "category code out of range"),
+    Rule("raw_requests", "negative_id", "user_id < 0", "negative user id"),
     Rule("raw_requests", "action_length",
          f"size(action) != {A} OR size(mu_bp) != {A} OR size(noise) != {A}",
          "action, box centre or noise vector of the wrong length"),
@@ -127,6 +141,12 @@ RULES: tuple[Rule, ...] = (
     Rule("raw_requests", "cand_stats_length",
          f"size(cand_pred_mean) != {K} OR size(cand_pred_std) != {K}",
          "candidate prediction stats of the wrong length"),
+    Rule("raw_requests", "vector_not_finite", _not_finite("noise", "cand_pred_mean",
+                                                          "cand_pred_std"),
+         "exploration noise or candidate stats with a null, NaN or infinite element"),
+    Rule("raw_requests", "box_width",
+         "isnan(explore_half_width) OR explore_half_width < 0 OR explore_half_width > 1",
+         "exploration box half-width outside [0, 1] (0: logged without exploration) or NaN"),
     Rule("raw_requests", "context_range",
          f"hour NOT BETWEEN 0 AND 23 OR device NOT BETWEEN 0 AND {S.NUM_DEVICES - 1} "
          "OR network NOT IN (0, 1) OR request_index < 0 "
@@ -134,6 +154,7 @@ RULES: tuple[Rule, ...] = (
          "hour, device, network, request index or candidate count out of range"),
     Rule("raw_requests", "crosses_midnight", "ts_ms < {day0_ms} OR ts_ms >= {day1_ms}",
          "request time outside the day: its session crosses midnight"),
+    Rule("raw_exposures", "negative_id", "item_id < 0", "negative item id"),
     Rule("raw_exposures", "vector_length",
          f"size(preds) != {K} OR size(cand_rank) != {K} OR size(cand_z) != {K} "
          f"OR size(action) != {A} OR size(mu_bp) != {A}",
@@ -144,8 +165,11 @@ RULES: tuple[Rule, ...] = (
          _vec_bad("action", A, hi=1, absolute=True) + " OR "
          + _vec_bad("mu_bp", A, hi=1, absolute=True),
          "pair action or box centre outside [-1, 1], NaN or inf"),
+    Rule("raw_exposures", "vector_not_finite", _not_finite("cand_rank", "cand_z"),
+         "candidate rank or z-score with a null, NaN or infinite element"),
     Rule("raw_exposures", "list_too_long", f"position < 0 OR position >= {L}",
          f"position outside the exposed list of length {L}"),
+    Rule("raw_feedback", "negative_id", "item_id < 0", "negative item id"),
     Rule("raw_feedback", "watch_time_negative", "watch_time_s < 0",
          "negative watch time"),
     Rule("raw_feedback", "watch_time_absurd",
@@ -161,7 +185,7 @@ RULES: tuple[Rule, ...] = (
 CROSS_RULES: dict[str, tuple[str, ...]] = {
     "raw_users": (),
     "raw_items": (),
-    "raw_requests": ("unknown_user", "ts_out_of_order", "request_index_gap"),
+    "raw_requests": ("unknown_user", "ts_out_of_order", "request_index_gap", "no_exposures"),
     "raw_exposures": ("orphan_exposure", "unknown_item", "duplicate_item_in_list",
                       "missing_feedback"),
     "raw_feedback": ("orphan_feedback",),
@@ -276,8 +300,11 @@ def annotate(landed: dict[str, DataFrame], cfg: PipelineConfig, ds: str
                       .select(*cols[t], "_rules", "_dup_row"))
 
     ok = {t: own[t].where(F.size("_rules") == 0) for t in ("raw_users", "raw_items")}
-    # requests: unknown user, timestamps out of order, holes in request_index
+    # requests: unknown user, timestamps out of order, holes in request_index, no exposure
+    # (a request that showed nothing would otherwise vanish from enhanced_state and cut its
+    # session's TD chain silently)
     req = _has(own["raw_requests"], ok["raw_users"], ["user_id"], "_user_ok")
+    req = _has(req, landed["raw_exposures"], ["request_id"], "_exposed")
     sess = Window.partitionBy("session_id").orderBy("request_index", "ts_ms", "request_id")
     # (exact duplicate rows share index and time, so they break neither rule below)
     req = (req.withColumn("_prev_ts", F.lag("ts_ms").over(sess))
@@ -290,7 +317,8 @@ def annotate(landed: dict[str, DataFrame], cfg: PipelineConfig, ds: str
         ("unknown_user", ~F.col("_user_ok")),
         ("ts_out_of_order", F.coalesce(out_of_order, F.lit(False))),
         ("request_index_gap", F.coalesce(F.col("request_index") != F.col("_pos"),
-                                         F.lit(True)))])))
+                                         F.lit(True))),
+        ("no_exposures", ~F.col("_exposed"))])))
     # exposures: orphan (no request), unknown item, an item twice in a list, no feedback
     exp = _has(own["raw_exposures"], landed["raw_requests"], ["request_id"], "_req_ok")
     exp = _has(exp, ok["raw_items"], ["item_id"], "_item_ok")

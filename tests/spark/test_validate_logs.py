@@ -231,8 +231,56 @@ def build_plan(clean: dict[str, pd.DataFrame]) -> Plan:
     fb_rule("flag_values", "like", 2)
     fb_rule("null_key", "request_id", None)
     p.expect[-1] = ("raw_feedback", None, "null_key")
+    plant_non_finite_and_ids(p, unexposed, req_rule, exp_rule)
     p.s_midnight = s_mid
     return p
+
+
+def _with(n: int, i: int, value: float) -> np.ndarray:
+    v = np.full(n, 0.1, np.float32)
+    v[i] = value
+    return v
+
+
+def plant_non_finite_and_ids(p: Plan, unexposed: list[int], req_rule, exp_rule) -> None:
+    """Non-finite elements inside right-length vectors, impossible box widths, negative ids
+    and a request that exposed nothing: each quarantined under its own rule."""
+    req = p.f["raw_requests"]
+    s = p.session()
+    u = int(req.loc[req.session_id == s, "user_id"].iloc[0])
+    p.set("raw_users", p.mask("raw_users", user_id=u), "interest", _with(8, 3, np.nan))
+    p.expect += [("raw_users", str(u), "vector_not_finite"),
+                 ("raw_requests", req.loc[req.session_id == s, "request_id"].iloc[0],
+                  "unknown_user")]
+    s = p.session()
+    u = int(req.loc[req.session_id == s, "user_id"].iloc[0])
+    p.set("raw_users", p.mask("raw_users", user_id=u), "user_id", -7)
+    p.expect.append(("raw_users", "-7", "negative_id"))
+    i = unexposed.pop()
+    p.set("raw_items", p.mask("raw_items", item_id=i), "item_vec", _with(8, 0, np.inf))
+    p.expect.append(("raw_items", str(i), "vector_not_finite"))
+    i = unexposed.pop()
+    p.set("raw_items", p.mask("raw_items", item_id=i), "item_id", -1)
+    p.expect.append(("raw_items", "-1", "negative_id"))
+    req_rule("vector_not_finite", "noise", _with(10, 9, np.nan))
+    req_rule("box_width", "explore_half_width", float("nan"))
+    req_rule("box_width", "explore_half_width", 1e30)
+    req_rule("box_width", "explore_half_width", -0.15)
+    req_rule("negative_id", "user_id", -3)
+    exp_rule("vector_not_finite", "cand_z", _with(7, 6, -np.inf))
+    # a request whose list (and feedback) is missing entirely
+    rid = p.request()
+    p.f["raw_exposures"] = p.f["raw_exposures"][~p.mask("raw_exposures", request_id=rid)]
+    p.f["raw_feedback"] = p.f["raw_feedback"][~p.mask("raw_feedback", request_id=rid)]
+    p.expect.append(("raw_requests", rid, "no_exposures"))
+    # an exposure and its feedback with item id -1
+    rid = p.request()
+    m = p.mask("raw_exposures", request_id=rid, position=1)
+    item = int(p.f["raw_exposures"].loc[m, "item_id"].iloc[0])
+    p.set("raw_exposures", m, "item_id", -1)
+    p.set("raw_feedback", p.mask("raw_feedback", request_id=rid, item_id=item), "item_id", -1)
+    p.expect += [("raw_exposures", f"{rid}/1", "negative_id"),
+                 ("raw_feedback", f"{rid}/-1", "negative_id")]
 
 
 def to_frames(spark, cfg, frames: dict[str, pd.DataFrame]):
