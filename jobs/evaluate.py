@@ -153,7 +153,8 @@ def run(spark: SparkSession, cfg: PipelineConfig, ds: str) -> dict:
     candidate = TorchScriptPolicy(str(Artifact(art).actor), level="pair", version=version,
                                   expected_sha256=meta["actor_sha256"])
     # parity of the exported actor with the eager one restored from the checkpoint
-    ckpt = torch.load(Artifact(art).checkpoint, map_location="cpu", weights_only=False)
+    # tensors and plain values only: loading runs no code from the file
+    ckpt = torch.load(Artifact(art).checkpoint, map_location="cpu", weights_only=True)
     learner = EnhancedRL(type(cfg.rl).from_dict(ckpt["config"]["rl"]))
     learner.load_state_dict(ckpt["learner"])
     params_finite = all(bool(torch.isfinite(p).all()) for p in learner.actor.parameters())

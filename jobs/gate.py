@@ -88,8 +88,16 @@ def decide(rec: dict, cfg: GateConfig) -> GateDecision:
     return d
 
 
+class GateError(RuntimeError):
+    """The gate cannot decide: the candidate has no evaluation record."""
+
+
 def run(artifact_dir: Path, cfg: GateConfig) -> GateDecision:
-    rec = json.loads(Artifact(artifact_dir).eval.read_text())
+    path = Artifact(artifact_dir).eval
+    if not path.exists():
+        raise GateError(f"no evaluation record {path}: the evaluate step did not complete for "
+                        f"this candidate; rerun evaluate, then the gate")
+    rec = json.loads(path.read_text())
     decision = decide(rec, cfg)
     Artifact(artifact_dir).gate.write_text(json.dumps(asdict(decision), indent=1))
     log.info("gate %s: %s %s", rec.get("model_version"),

@@ -82,14 +82,20 @@ def seed_everything(seed: int) -> None:
 
 
 def rng_state() -> dict[str, Any]:
-    """This process's global RNG states (python, numpy, torch)."""
-    return {"python": random.getstate(), "numpy": np.random.get_state(),
+    """This process's global RNG states (python, numpy, torch), as plain values and tensors
+    only, so that checkpoints load with torch.load(weights_only=True)."""
+    name, key, pos, has_gauss, gauss = np.random.get_state(legacy=True)
+    return {"python": random.getstate(),
+            "numpy": (str(name), [int(k) for k in key], int(pos), int(has_gauss),
+                      float(gauss)),
             "torch": torch.get_rng_state()}
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    name, key, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((name, np.asarray(key, dtype=np.uint32), pos, has_gauss, gauss))
     torch.set_rng_state(state["torch"])
 
 
@@ -158,7 +164,7 @@ def initial_state(cfg: PipelineConfig, ds: str, snap: Snapshot, world: int, work
     state_path = work / STATE_FILE
     if state_path.exists():
         try:
-            ckpt = torch.load(state_path, map_location="cpu", weights_only=False)
+            ckpt = torch.load(state_path, map_location="cpu", weights_only=True)
         except Exception as e:  # a checkpoint we cannot read is no reason to fail the day
             log.warning("unreadable checkpoint %s (%s): starting fresh", state_path, e)
             ckpt = None
@@ -172,7 +178,7 @@ def initial_state(cfg: PipelineConfig, ds: str, snap: Snapshot, world: int, work
     work.mkdir(parents=True)
     networks = None
     if warm is not None:
-        src = torch.load(warm["path"], map_location="cpu", weights_only=False)
+        src = torch.load(warm["path"], map_location="cpu", weights_only=True)
         networks = {k: src["learner"][k] for k in NETWORKS}
         warm["model_version"] = src.get("model_version")
     return {"kind": "fresh", "fingerprint": fingerprint, "networks": networks,

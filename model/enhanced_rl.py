@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -122,6 +123,32 @@ def frozen(module: nn.Module) -> Iterator[None]:
 
 
 GradSync = Callable[[Sequence[nn.Parameter]], None]
+
+
+class NonFiniteError(FloatingPointError):
+    """A NaN or an infinity in a training batch or a loss: the update refuses to go on (a
+    model trained through it must never be exported, let alone published)."""
+
+
+_SLOTS_OF = {"pair_state": "mask", "action": "mask", "box_center": "mask",
+             "next_pair_state": "next_mask", "next_box_center": "next_mask"}
+
+
+def check_finite(batch: dict[str, torch.Tensor], step: int) -> None:
+    """Raise NonFiniteError naming the batch entries that hold a NaN or an infinity in a
+    present slot (absent slots are never read: whatever they hold is ignored)."""
+
+    def present(name: str, v: torch.Tensor) -> torch.Tensor:
+        if name in _SLOTS_OF:
+            return v[batch[_SLOTS_OF[name]] > 0]
+        if name == "reward":  # [B, S, L] -> the present pairs' rewards
+            return v.transpose(1, 2)[batch["mask"] > 0]
+        return v
+
+    bad = sorted(k for k, v in batch.items() if not bool(torch.isfinite(present(k, v)).all()))
+    if bad:
+        raise NonFiniteError(f"non-finite values in the training batch at step {step}: "
+                             f"{', '.join(bad)} (the input rows hold NaN or inf)")
 """Averages the gradients of these parameters over the data-parallel ranks, in place."""
 
 
@@ -308,6 +335,9 @@ class EnhancedRL:
                ) -> dict[str, float]:
         """One critic step, an actor step every `actor_delay` calls, soft target updates.
 
+        Raises NonFiniteError on a NaN or inf in the batch or in a loss (the networks may
+        then hold the step's damage: the learner is not to be used further).
+
         Returns namespaced metrics (`losses/...`, `q/...`, `charts/...`); the actor's keys
         only on the calls that stepped the actor; the ensemble diagnostics (`q/set{i}_...`,
         one extra critic pass) when `diagnostics` (the trainer asks on the steps it logs).
@@ -315,11 +345,16 @@ class EnhancedRL:
         batch = {k: v.to(self.device, dtype=torch.float32, non_blocking=True)
                  for k, v in batch.items()}
         b, slots = check_batch(batch, self.cfg.num_critic_sets, state_dim=self.state_dim)
+        check_finite(batch, self.step)
         self.actor.train()
         self.critic.train()
         metrics = self._critic_step(batch, b, slots)
         if (self.step + 1) % self.cfg.actor_delay == 0:
             metrics.update(self._actor_step(batch, b, slots))
+        diverged = {k: v for k, v in metrics.items()
+                    if k.startswith("losses/") and not math.isfinite(v)}
+        if diverged:
+            raise NonFiniteError(f"training diverged at step {self.step}: {diverged}")
         soft_update(self.critic_target, self.critic, self.cfg.tau)
         soft_update(self.actor_target, self.actor, self.cfg.tau)
         self.step += 1

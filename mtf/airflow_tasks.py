@@ -29,7 +29,7 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.providers.standard.sensors.python import PythonSensor
 
 from core.settings import PROJECT_ROOT
-from pipeline.config import CONFIG_DIR, load_config
+from pipeline.config import load_config, profiles
 from store.spark_conf import delta_package, spark_conf
 
 SPARK_CONN_ID = os.environ.get("MTF_SPARK_CONN_ID", "mtf_spark")
@@ -71,12 +71,6 @@ DEFAULT_ARGS = {
 
 
 START_DATE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-
-
-def profiles() -> list[str]:
-    """The pipeline profiles a run may pick (configs/pipeline/*.yaml; experiment plans live
-    in configs/experiment/ and are not profiles)."""
-    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
 
 
 def mtf_dag(dag_id: str, *, description: str, schedule: str, tags: list[str], doc_md: str,
@@ -183,9 +177,12 @@ def cli_step(task_id: str, subcommand: str, **kwargs):
     from airflow.providers.standard.operators.bash import BashOperator
 
     mtf = shlex.quote(str(BIN_DIR / "mtf"))
+    # the rendered day and profile reach the command as quoted variables, never as shell
+    # text (the params are validated by pattern / enum too)
     return BashOperator(
         task_id=task_id,
-        bash_command=f"{mtf} {subcommand} {' '.join(job_args())}",
+        bash_command=f'{mtf} {subcommand} --ds "$MTF_RUN_DS" --profile "$MTF_RUN_PROFILE"',
+        env={"MTF_RUN_DS": DS, "MTF_RUN_PROFILE": PROFILE},
         cwd=str(PROJECT_ROOT),
         append_env=True,
         **kwargs,

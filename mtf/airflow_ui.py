@@ -11,6 +11,12 @@ the login, so nobody has to dig them out of interleaved process logs.
 
 The port is configurable because the task runners reach the API server's execution API at
 the same base URL (`AIRFLOW__API__BASE_URL`), so both must move together.
+
+Doors: the API server listens on 127.0.0.1 only (`MTF_AIRFLOW_HOST` to open it, e.g. behind
+a reverse proxy with real authentication: the simple auth manager is for development), and
+Airflow runs under umask 077, so its generated password file, metadata DB and logs are
+readable by their owner only. The launcher stops the whole process group when it ends, on
+Ctrl-C, SIGTERM or SIGHUP.
 """
 
 from __future__ import annotations
@@ -38,6 +44,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def ui_host() -> str:
+    """The address the API server listens on: loopback unless MTF_AIRFLOW_HOST says."""
+    return os.environ.get("MTF_AIRFLOW_HOST", "127.0.0.1")
+
+
 def ui_env(port: int, home: Path | None = None) -> dict[str, str]:
     """airflow_env() with the API server (UI + execution API) on `port` and, if given,
     another AIRFLOW_HOME (its own metadata DB, logs and generated password)."""
@@ -46,9 +57,11 @@ def ui_env(port: int, home: Path | None = None) -> dict[str, str]:
     env = airflow_env()
     if home is not None:
         env["AIRFLOW_HOME"] = str(home)
+    host = ui_host()
     env.update({
+        "AIRFLOW__API__HOST": host,
         "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
+        "AIRFLOW__API__BASE_URL": f"http://{'localhost' if host == '0.0.0.0' else host}:{port}",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin",
     })
     return env
@@ -77,6 +90,7 @@ def admin_password(home: Path, timeout: float = 60.0) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if path.exists() and path.stat().st_size:
+            os.chmod(path, 0o600)  # a secret: its owner only, whoever's umask made it
             return json.loads(path.read_text())[ADMIN]
         time.sleep(0.5)
     raise TimeoutError(f"no {path} after {timeout:.0f} s")
@@ -112,9 +126,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     airflow = str(Path(sys.executable).parent / "airflow")
     # own process group: standalone's scheduler, DAG processor, triggerer and API server
     # are stopped together when this launcher ends
-    proc = subprocess.Popen([airflow, "standalone"], env=env, start_new_session=True)
+    proc = subprocess.Popen([airflow, "standalone"], env=env, start_new_session=True,
+                            umask=0o077)
+
+    def _stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)  # unwinds to `finally`: the group is stopped
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _stop)
     try:
-        base = f"http://localhost:{args.port}"
+        base = env["AIRFLOW__API__BASE_URL"]
         wait_healthy(base, args.timeout, proc)
         password = admin_password(home)
         print(f"\n  Airflow UI: {base}\n  login: {ADMIN} / {password}   "

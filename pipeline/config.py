@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from core.reward import RewardConfig
-from core.settings import PROJECT_ROOT, from_dict
+from core.settings import PROJECT_ROOT, check_identifier, from_dict
 from model.config import EnhancedRLConfig
 from sim.config import SimConfig
 from store.config import SparkConfig, StorageConfig
@@ -115,6 +115,10 @@ class PipelineConfig:
     storage: StorageConfig = field(default_factory=StorageConfig)
     """Warehouse and catalog."""
 
+    def __post_init__(self) -> None:
+        # the learner's name becomes a model version, an artifact folder and SQL literals
+        check_identifier(self.algo, "algo")
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
@@ -131,12 +135,19 @@ def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
     tree[parts[-1]] = value
 
 
+def profiles() -> list[str]:
+    """The pipeline profiles: the names of configs/pipeline/*.yaml."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+
+
 def load_config(profile: str | None = None, overrides: list[str] | None = None) -> PipelineConfig:
     """Defaults <- configs/pipeline/<profile>.yaml <- `section.field=value` overrides."""
     profile = profile or os.environ.get("MTF_PROFILE", "demo")
+    known = profiles()
+    if profile not in known:  # by name only: never a path to some other YAML
+        raise ValueError(f"unknown config profile {profile!r}; the profiles are "
+                         f"{', '.join(known)} (configs/pipeline/<name>.yaml)")
     path = CONFIG_DIR / f"{profile}.yaml"
-    if not path.exists():
-        raise FileNotFoundError(f"no config profile {profile!r} ({path})")
     values = yaml.safe_load(path.read_text()) or {}
     for item in overrides or []:
         if "=" not in item:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from core.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT, check_identifier
 
 
 @dataclass
@@ -46,6 +46,9 @@ class StorageConfig:
     a local path; required when the warehouse is a URI (s3a://, abfss://, gs://, file://)."""
     database: str = "mtf"
     """Catalog database that holds every table."""
+
+    def __post_init__(self) -> None:
+        check_identifier(self.database, "storage.database")  # it is spliced into SQL
 
     @staticmethod
     def _absolute(path: str) -> str:

@@ -20,8 +20,39 @@ def test_overrides_and_unknown_keys():
     assert cfg.rl.steps == 7 and cfg.reward.w_share == 0.5 and cfg.eval.sigmas == (0.2,)
     with pytest.raises(KeyError):
         load_config("test", ["rl.no_such_field=1"])
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ValueError, match="unknown config profile 'no-such-profile'"):
         load_config("no-such-profile")
+
+
+@pytest.mark.parametrize("profile", ["../../configs/experiment/tiny", "/etc/passwd", "test/.."])
+def test_profiles_are_names_not_paths(profile):
+    with pytest.raises(ValueError, match="unknown config profile"):
+        load_config(profile)
+
+
+@pytest.mark.parametrize("override,error", [
+    ("rl.steps=abc", "rl.steps must be int, got 'abc'"),
+    ("eval.n_boot=abc", "eval.n_boot must be int"),
+    ("quality.max_watch_time_s=1 OR 1=1", "quality.max_watch_time_s must be float"),
+    ("gate.use_simulator=1", "gate.use_simulator must be bool"),
+    ("rl.steps=true", "rl.steps must be int"),
+    ("rl.grad_clip=x", "rl.grad_clip must be float | None"),
+])
+def test_override_values_are_type_checked(override, error):
+    with pytest.raises(TypeError, match=error.replace("|", r"\|")):
+        load_config("test", [override])
+
+
+def test_numbers_accept_ints_and_optionals_accept_none():
+    cfg = load_config("test", ["quality.max_watch_time_s=100", "rl.grad_clip=null"])
+    assert cfg.quality.max_watch_time_s == 100 and cfg.rl.grad_clip is None
+
+
+@pytest.mark.parametrize("override", ["algo=../../etc", "algo=enhanced rl",
+                                      "storage.database=mtf; DROP TABLE x"])
+def test_names_that_reach_sql_or_paths_are_identifiers(override):
+    with pytest.raises(ValueError, match="must be a plain name"):
+        load_config("test", [override])
 
 
 def test_round_trip_to_dict():

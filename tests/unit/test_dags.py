@@ -64,7 +64,9 @@ def test_daily_dag_order_groups_and_operators(dagbag):
             assert t.timeout == 12 * 3600 and t.poke_interval == 300
         elif t.task_id in cli_tasks:
             assert kind == "BashOperator", t.task_id
-            assert "--ds {{ params.ds or ds }} --profile {{ params.profile }}" in t.bash_command
+            assert '--ds "$MTF_RUN_DS" --profile "$MTF_RUN_PROFILE"' in t.bash_command
+            assert t.env == {"MTF_RUN_DS": "{{ params.ds or ds }}",
+                             "MTF_RUN_PROFILE": "{{ params.profile }}"} and t.append_env
         else:
             assert isinstance(t, SparkSubmitOperator), t.task_id
             assert t.application_args[:4] == ["--ds", "{{ params.ds or ds }}",

@@ -89,7 +89,7 @@ def test_torchrun_two_ranks_one_artifact_equal_replicas(uninterrupted):
     # both replicas' parameter digests, gathered at the end: equal, and equal to the saved ones
     digests = meta["replica_param_sha256"]
     assert len(digests) == 2 and digests[0] == digests[1]
-    ckpt = torch.load(art / "checkpoint.pt", map_location="cpu", weights_only=False)
+    ckpt = torch.load(art / "checkpoint.pt", map_location="cpu", weights_only=True)
     learner = EnhancedRL(EnhancedRLConfig.from_dict(ckpt["config"]["rl"]))
     learner.load_state_dict(ckpt["learner"])
     assert dd.param_digest(learner.actor, learner.critic) == digests[0]
@@ -127,7 +127,7 @@ def test_killed_torchrun_job_resumes_to_the_uninterrupted_result(uninterrupted, 
     assert _kill_job(proc) >= 3  # the agent and its two workers
     assert proc.returncode == -signal.SIGKILL
     assert state.exists() and not artifact.exists(), "killed too early or too late"
-    ckpt = torch.load(state, map_location="cpu", weights_only=False)
+    ckpt = torch.load(state, map_location="cpu", weights_only=True)
     killed_at = ckpt["learner"]["step"]
     assert 5 <= killed_at < STEPS and len(ckpt["ranks"]) == 2
 
@@ -147,8 +147,8 @@ def test_killed_torchrun_job_resumes_to_the_uninterrupted_result(uninterrupted, 
         assert g.keys() == w.keys()
         assert all(g[k] == w[k] or (math.isnan(g[k]) and math.isnan(w[k]))
                    for k in g if k != "charts/steps_per_sec"), g["step"]
-    sa = torch.load(artifact / "checkpoint.pt", map_location="cpu", weights_only=False)
-    sb = torch.load(ref_dir / "checkpoint.pt", map_location="cpu", weights_only=False)
+    sa = torch.load(artifact / "checkpoint.pt", map_location="cpu", weights_only=True)
+    sb = torch.load(ref_dir / "checkpoint.pt", map_location="cpu", weights_only=True)
     for net in ("actor", "critic", "actor_target", "critic_target"):
         for k, v in sb["learner"][net].items():
             assert torch.equal(v, sa["learner"][net][k]), (net, k)

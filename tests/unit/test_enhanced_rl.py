@@ -221,7 +221,7 @@ def test_state_dict_round_trip():
     torch.save(a.state_dict(), buf)  # as the trainer's checkpoint does
     buf.seek(0)
     c = EnhancedRL(tiny_cfg(ensemble_target="redq_min", seed=123))
-    c.load_state_dict(torch.load(buf, weights_only=False))
+    c.load_state_dict(torch.load(buf, weights_only=True))
     assert c.step == 3
     x = make_batch(seed=9)
     np.testing.assert_array_equal(a.act(x["pair_state"]), c.act(x["pair_state"]))
@@ -299,3 +299,19 @@ def test_grad_sync_every_step_even_without_exposed_pairs():
     m = learner.update(empty)
     assert calls == [n_critic, n_actor] and "losses/actor" not in m
     assert all(p.grad is not None and not p.grad.any() for p in learner.actor.parameters())
+
+
+def test_non_finite_batch_or_loss_stops_the_update():
+    """A NaN in any batch entry, or a loss that overflows, raises NonFiniteError naming it."""
+    from model.enhanced_rl import NonFiniteError
+
+    learner = EnhancedRL(tiny_cfg())
+    batch = make_batch()
+    batch["pair_state"][0, 0, 3] = float("nan")
+    with pytest.raises(NonFiniteError, match="pair_state"):
+        learner.update(batch)
+    assert learner.step == 0  # refused before any step
+    batch = make_batch()
+    batch["reward"][:] = 3e38  # finite input, the squared TD error overflows
+    with pytest.raises(NonFiniteError, match="losses/critic"):
+        learner.update(batch)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import math
 
+import pytest
+
 from jobs.gate import decide
 from pipeline.config import GateConfig
 
@@ -64,3 +66,12 @@ def test_ncis_within_its_confidence_interval_is_not_a_regression():
     rec = _with(["candidate", "metrics", "ncis/sigma_0.1"],
                 {"value": 6.0, "ci_low": 3.0, "ci_high": 12.0})
     assert decide(rec, GateConfig()).publish
+
+
+def test_gate_without_an_evaluation_says_so(tmp_path):
+    from jobs.gate import GateError, run
+    from pipeline.config import GateConfig
+
+    with pytest.raises(GateError, match="no evaluation record .*eval.json.*rerun evaluate"):
+        run(tmp_path, GateConfig())
+    assert not (tmp_path / "gate.json").exists()

@@ -65,7 +65,7 @@ def rows(artifact: Path) -> list[dict]:
 
 
 def learner_state(artifact: Path) -> dict:
-    return torch.load(artifact / "checkpoint.pt", map_location="cpu", weights_only=False)
+    return torch.load(artifact / "checkpoint.pt", map_location="cpu", weights_only=True)
 
 
 def assert_same_training(a: Path, b: Path, atol: float = 1e-6) -> None:
@@ -147,7 +147,7 @@ def test_killed_trainer_resumes_to_the_uninterrupted_result(reference, snapshot_
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == -signal.SIGKILL, out
     assert state.exists() and not artifact.exists(), "killed before its first checkpoint"
-    killed_at = torch.load(state, weights_only=False)["learner"]["step"]
+    killed_at = torch.load(state, weights_only=True)["learner"]["step"]
     assert 20 <= killed_at < STEPS
 
     monkeypatch.setenv("MTF_WAREHOUSE", str(warehouse))
