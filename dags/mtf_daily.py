@@ -32,7 +32,7 @@ from mtf.airflow_tasks import cli_step, landing_sensor, mtf_dag, spark_job
 
 DOCS = {
     "wait_for_logs": "Sensor (reschedule mode, no Spark): waits until every raw log of the "
-                     "day has landed (a `_SUCCESS` marker per table); fails after "
+                     "day has landed (a `_MANIFEST.json` per table); fails after "
                      "`quality.landing_timeout_h`.",
     "validate_logs": "Checks the day's logs against declared rules: hard rules fail the run, "
                      "rows breaking soft rules go to `<table>_quarantine`; counts land in "

@@ -1,6 +1,6 @@
 """Step `check-logs`: have every bronze table's raw logs for day ds landed?
 
-No Spark: it looks for the `_SUCCESS` markers through fsspec (store/landing.py). Airflow's
+No Spark: it looks for the `_MANIFEST.json` markers through fsspec (store/landing.py). Airflow's
 `wait_for_logs` sensor pokes the same function (`logs_landed`) until it is true or the
 sensor times out; `mtf check-logs --ds D` fails (exit 1) while something is missing.
 """
@@ -20,7 +20,7 @@ log = logging.getLogger("jobs.check_logs")
 def run(cfg: PipelineConfig, ds: str) -> None:
     missing = missing_landings(cfg, ds)
     if missing:
-        raise RuntimeError(f"logs for ds={ds} not landed yet (no _SUCCESS marker): "
+        raise RuntimeError(f"logs for ds={ds} not landed yet (no _MANIFEST.json): "
                            f"{', '.join(missing)}")
     log.info("every bronze table's logs for %s have landed", ds)
 
@@ -29,7 +29,7 @@ def logs_landed(ds: str, profile: str) -> bool:
     """The sensor's poke: True when all five markers are there (logs what is missing)."""
     missing = missing_landings(load_config(profile), ds)
     if missing:
-        log.info("waiting for the logs of %s: no _SUCCESS marker yet for %s", ds,
+        log.info("waiting for the logs of %s: no _MANIFEST.json yet for %s", ds,
                  ", ".join(missing))
     return not missing
 

@@ -3,7 +3,7 @@
 The day is served by the latest published policy (trained on an earlier day), or by the
 fixed default weights when none is published, with box exploration around it. Like an
 upstream log collector, it writes each bronze table's day into the landing zone
-(store/landing.py: Parquet + a _SUCCESS marker written last); `validate_logs` checks them
+(store/landing.py: Parquet, then a _MANIFEST.json of its files written last); `validate_logs` checks them
 and loads bronze. A rerun replaces the landed folders with the same rows.
 
     spark-submit jobs/simulate.py --ds 2026-01-01
@@ -51,7 +51,8 @@ def run(spark: SparkSession, cfg: PipelineConfig, ds: str) -> dict[str, int]:
     counts = {}
     for table in BRONZE:
         pdf = getattr(logs, table)
-        path = write_landing(to_spark(spark, pdf, db, table), cfg, table, ds)
+        path = write_landing(to_spark(spark, pdf, db, table), cfg, table, ds,
+                             expected_rows=len(pdf))
         counts[table] = len(pdf)
         log.info("landed %d rows of %s at %s", len(pdf), table, path)
     return counts

@@ -7,7 +7,11 @@ declared in `RULES`, and nothing is lost: a row that breaks a rule goes whole (a
 Hard rules fail the run with a message naming the table, the rule and example keys; bronze
 is then left as it was:
 
-* `missing_partition`: a table has no complete landed folder for the day (store/landing.py);
+* `missing_partition`: a table has no complete landed folder for the day (no manifest,
+  store/landing.py);
+* `landing_mismatch`: a landed folder does not hold what its manifest says (a file missing,
+  empty, truncated, changed or not listed, not Parquet, schemas differing between files,
+  duplicate column names), or Spark read another number of rows than the manifest's;
 * `schema_drift`: a landed table lacks a column, has an extra one, or a column's type changed;
 * `too_many_quarantined`: more than `quality.max_quarantine_fraction` of a table's rows are
   quarantined (an upstream breakage, not a few bad rows; quarantine and dq_metrics are
@@ -47,7 +51,7 @@ from pyspark.sql import functions as F
 from core import schema as S
 from pipeline.config import PipelineConfig
 from pipeline.entry import spark_job_main
-from store.landing import missing_landings, read_landing
+from store.landing import LandingError, missing_landings, read_landing, verify_landing
 from store.tables import BRONZE, ensure_tables, qualified, write_partition
 
 log = logging.getLogger("jobs.validate_logs")
@@ -406,8 +410,12 @@ def run(spark: SparkSession, cfg: PipelineConfig, ds: str, run_id: str | None = 
     if missing:
         raise ValidationError(f"missing_partition: no complete landed logs for ds={ds} in "
                               f"{', '.join(missing)}")
-    landed = {}
+    landed, manifests = {}, {}
     for t in BRONZE:
+        try:
+            manifests[t] = verify_landing(cfg, t, ds)
+        except LandingError as e:
+            raise ValidationError(f"landing_mismatch: {e}") from None
         df = read_landing(spark, cfg, t, ds)
         check_schema(t, df, spark.table(qualified(db, t)))
         landed[t] = df
@@ -416,6 +424,10 @@ def run(spark: SparkSession, cfg: PipelineConfig, ds: str, run_id: str | None = 
     try:
         counts: dict[str, tuple[int, dict[str, int], int]] = {
             t: rule_counts(annotated[t], t) for t in BRONZE}
+        for t in BRONZE:  # landed = what upstream said it wrote
+            if counts[t][0] != manifests[t]["rows"]:
+                raise ValidationError(f"landing_mismatch: read {counts[t][0]} rows of {t}, "
+                                      f"its manifest says {manifests[t]['rows']}")
         if counts["raw_requests"][0] == 0:
             raise ValidationError(f"no_requests: the landed raw_requests of ds={ds} are empty")
         for t in BRONZE:

@@ -81,7 +81,7 @@ class StorageConfig:
 
     def landing_path(self) -> str:
         """Where upstream lands the raw daily logs: <landing>/<bronze table>/<ds>/ as Parquet
-        with a _SUCCESS marker written last (validate_logs reads them into bronze)."""
+        with a _MANIFEST.json written last (validate_logs reads them into bronze)."""
         return self.warehouse_path().rstrip("/") + "/_landing"
 
     def artifacts_path(self) -> str:

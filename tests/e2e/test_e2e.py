@@ -98,6 +98,6 @@ def test_next_day_is_served_by_the_published_policy(day1_tables, e2e_env):
 
     landed = (Path(e2e_env["MTF_WAREHOUSE"].removeprefix("file://")) / "_landing"
               / "raw_requests" / DAY2)
-    assert (landed / "_SUCCESS").exists()
+    assert (landed / "_SUCCESS").exists() and (landed / "_MANIFEST.json").exists()
     served = set(pq.read_table(landed, columns=["policy_version"]).column(0).to_pylist())
     assert served == {expected}

@@ -584,3 +584,35 @@ def test_dirty_clean_empty_dirty_days_in_one_catalog(spark, cfg, clean):
         assert (got["raw_requests"][1] > 0) == kind.startswith("dirty"), kind
         if kind == "clean":
             assert all(q == 0 for _, q in got.values())
+
+
+def test_landed_means_what_upstream_wrote(spark, cfg, clean):
+    """A shard lost, emptied or added after landing fails the day with one line naming the
+    table and the file, before a row is read; bronze stays untouched."""
+    import os
+
+    from jobs.validate_logs import ValidationError, run
+    from store.landing import landing_path, write_landing
+
+    ds = "2030-05-20"
+    frames = to_frames(spark, cfg, for_day(clean, ds, 19))
+    for t, df in frames.items():
+        write_landing(df.repartition(2), cfg, t, ds)
+    folder = landing_path(cfg, "raw_exposures", ds)
+    part = sorted(n for n in os.listdir(folder) if n.endswith(".parquet"))[0]
+    data = open(f"{folder}/{part}", "rb").read()
+    open(f"{folder}/{part}", "wb").close()
+    with pytest.raises(ValidationError, match=rf"landing_mismatch: landed raw_exposures "
+                                              rf"ds={ds} .*{part} has 0 bytes"):
+        run(spark, cfg, ds, run_id="r")
+    os.remove(f"{folder}/{part}")
+    with pytest.raises(ValidationError, match=rf"in the manifest are missing: {part}"):
+        run(spark, cfg, ds, run_id="r")
+    open(f"{folder}/{part}", "wb").write(data)
+    open(f"{folder}/stray.csv", "w").write("a,b\n")
+    with pytest.raises(ValidationError, match="not written by upstream: stray.csv"):
+        run(spark, cfg, ds, run_id="r")
+    os.remove(f"{folder}/stray.csv")
+    summary = run(spark, cfg, ds, run_id="r")  # restored: the day loads, nothing lost
+    assert summary["raw_exposures"]["landed"] == frames["raw_exposures"].count()
+    assert summary["raw_exposures"]["quarantined"] == 0
