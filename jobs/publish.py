@@ -26,8 +26,8 @@ from core.fusion import to_physical
 from pipeline.config import PipelineConfig
 from pipeline.entry import spark_job_main
 from pipeline.provenance import artifact_dir
-from store.registry import PolicyRef, serving_policy
-from store.tables import ensure_tables, qualified, read_partition, write_partition
+from store.registry import PolicyRef, serving_policy, upsert_registry
+from store.tables import ensure_tables, read_partition, write_partition
 
 log = logging.getLogger("jobs.publish")
 D, A = S.PAIR_STATE_DIM, S.ACTION_DIM
@@ -99,15 +99,6 @@ def build_fusion_weights(enhanced: DataFrame, ref: PolicyRef, ds: str) -> DataFr
     cols = ["user_id", "item_id", "action", *PHYS_COLS]
     return (per_pair.select(*cols).unionByName(fallback.select(*cols))
             .withColumn("ds", F.lit(ds)).withColumn("model_version", F.lit(ref.model_version)))
-
-
-def upsert_registry(spark: SparkSession, db: str, row: dict) -> None:
-    from delta.tables import DeltaTable
-
-    src = spark.createDataFrame([row], spark.table(qualified(db, "policy_registry")).schema)
-    (DeltaTable.forName(spark, qualified(db, "policy_registry")).alias("t")
-     .merge(src.alias("s"), "t.model_version = s.model_version")
-     .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
 
 
 def run(spark: SparkSession, cfg: PipelineConfig, ds: str) -> dict:

@@ -3,8 +3,9 @@
 The day is served by the latest published policy (trained on an earlier day), or by the
 fixed default weights when none is published, with box exploration around it. Like an
 upstream log collector, it writes each bronze table's day into the landing zone
-(store/landing.py: Parquet, then a _MANIFEST.json of its files written last); `validate_logs` checks them
-and loads bronze. A rerun replaces the landed folders with the same rows.
+(store/landing.py: Parquet, then a _MANIFEST.json of its files written last);
+`validate_logs` checks them and loads bronze. A rerun replaces the landed folders with the
+same rows.
 
     spark-submit jobs/simulate.py --ds 2026-01-01
 """

@@ -60,7 +60,7 @@ from tqdm import tqdm
 from core.artifact import Artifact, model_version
 from core.checksum import file_sha256
 from model import distributed as dd
-from model.enhanced_rl import EnhancedRL
+from model.enhanced_rl import EnhancedRL, NonFiniteError
 from model.export import export_actor
 from model.loader import EnhancedStateLoader
 from pipeline.config import PipelineConfig
@@ -301,6 +301,34 @@ def train(cfg: PipelineConfig, ds: str, snap: Snapshot, data_versions: dict[str,
     return last
 
 
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+"""The artifact checksum of a candidate that has no artifact (its training failed)."""
+
+
+def record_training_failure(cfg: PipelineConfig, ds: str, data_versions: dict[str, int],
+                            reason: str) -> None:
+    """A `rejected` registry row saying why the day's training failed (no artifact: empty
+    uri, the sha256 of nothing); the previous policy keeps serving, and a published row of
+    an earlier run of the day is left alone."""
+    from store.registry import upsert_registry
+    from store.spark import get_spark
+    from store.tables import ensure_tables
+
+    spark = get_spark(cfg, f"mtf-train-failed-{ds}")
+    db = cfg.storage.database
+    ensure_tables(spark, db)
+    upsert_registry(spark, db, {
+        "model_version": model_version(cfg.algo, ds), "algo": cfg.algo, "ds": ds,
+        "artifact_uri": "", "artifact_sha256": EMPTY_SHA256, "level": "pair",
+        "config_json": json.dumps(cfg.to_dict(), sort_keys=True, default=str),
+        "seed": int(cfg.rl.seed), "git_sha": git_sha(),
+        "data_versions": json.dumps(data_versions, sort_keys=True),
+        "status": "rejected", "reason": f"training failed: {reason}", "updated_at_ds": ds},
+        keep_published=True)
+    log.error("training of %s failed, recorded as rejected: %s", model_version(cfg.algo, ds),
+              reason)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     def extra(p: argparse.ArgumentParser) -> None:
         p.add_argument("--snapshot", default=None,
@@ -326,8 +354,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                      snap.table, snap.version, len(snap.files), snap.rows, snap.days,
                      ctx.world)
         snap, versions = dd.broadcast((snap, versions) if ctx.is_main else None, ctx)
-        train(cfg, args.ds, snap, versions, artifact_dir(cfg, args.ds),
-              progress=not args.no_progress, ctx=ctx)
+        try:
+            train(cfg, args.ds, snap, versions, artifact_dir(cfg, args.ds),
+                  progress=not args.no_progress, ctx=ctx)
+        except NonFiniteError as e:  # nothing exported; the registry says why
+            if ctx.is_main:
+                record_training_failure(cfg, args.ds, versions, str(e))
+            raise
     finally:
         dd.close(ctx)
     return 0

@@ -1,4 +1,4 @@
-"""Reads of the policy registry: which policy serves a day, and loading it safely."""
+"""The policy registry: which policy serves a day, loading it safely, and writing its rows."""
 
 from __future__ import annotations
 
@@ -53,3 +53,17 @@ def load_policy(ref: PolicyRef) -> Policy:
         return FixedWeightsPolicy(version=ref.model_version)
     return TorchScriptPolicy(ref.artifact_uri, level=ref.level, version=ref.model_version,
                              expected_sha256=ref.artifact_sha256)
+
+
+def upsert_registry(spark: SparkSession, db: str, row: dict, keep_published: bool = False
+                    ) -> None:
+    """MERGE one registry row on its model_version (a rerun replaces its own row). With
+    `keep_published`, a row already published is left as it is (a failed rerun of a day
+    does not take its published policy out of service: that is what rollback is for)."""
+    from delta.tables import DeltaTable
+
+    src = spark.createDataFrame([row], spark.table(qualified(db, "policy_registry")).schema)
+    merge = (DeltaTable.forName(spark, qualified(db, "policy_registry")).alias("t")
+             .merge(src.alias("s"), "t.model_version = s.model_version"))
+    condition = "t.status <> 'published'" if keep_published else None
+    merge.whenMatchedUpdateAll(condition=condition).whenNotMatchedInsertAll().execute()

@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -150,6 +151,46 @@ def test_gate_refusal_is_recorded_and_the_previous_policy_keeps_serving(spark, c
     row = _registry(spark, db)[version]
     assert row["status"] == "rejected" and "mtf_gauc regressed" in row["reason"]
     assert serving_policy(spark, db, "2033-05-05").model_version == before
+
+
+@pytest.mark.spark
+def test_failed_training_is_recorded_and_the_previous_policy_keeps_serving(spark, cfg,
+                                                                            monkeypatch):
+    """A NaN that stops training: the train step fails, nothing is exported, the registry
+    holds a rejected row saying why; a published row of the same day is never demoted."""
+    import jobs.train as train_job
+    from model.enhanced_rl import NonFiniteError
+    from store.registry import serving_policy
+    from store.snapshot import Snapshot
+
+    db = cfg.storage.database
+    ds = "2033-05-06"
+    before = serving_policy(spark, db, "2033-05-07").model_version
+    snap = Snapshot(f"{db}.enhanced_state", 7, "loc", [ds], "train", ["f"], 10)
+    monkeypatch.setattr(train_job, "pin_snapshot", lambda cfg, ds: (snap, {snap.table: 7}))
+
+    def diverge(*args, **kwargs):
+        raise NonFiniteError("training diverged at step 3: {'losses/critic': nan}")
+
+    monkeypatch.setattr(train_job, "train", diverge)
+    with pytest.raises(NonFiniteError):
+        train_job.main(["--ds", ds, "--profile", "test", "--no-progress"])
+    version = f"{cfg.algo}-{ds}"
+    row = _registry(spark, db)[version]
+    assert row["status"] == "rejected" and row["artifact_uri"] == ""
+    assert row["reason"] == "training failed: training diverged at step 3: " \
+                            "{'losses/critic': nan}"
+    assert json.loads(row["data_versions"]) == {f"{db}.enhanced_state": 7}
+    assert serving_policy(spark, db, "2033-05-07").model_version == before
+    assert not (Path(cfg.storage.artifacts_path()) / version).exists()
+    # a later day published, then its rerun fails: the published row stays published
+    spark.sql(f"UPDATE {db}.policy_registry SET status = 'published' "
+              f"WHERE model_version = '{version}'")
+    with pytest.raises(NonFiniteError):
+        train_job.main(["--ds", ds, "--profile", "test", "--no-progress"])
+    assert _registry(spark, db)[version]["status"] == "published"
+    spark.sql(f"UPDATE {db}.policy_registry SET status = 'rejected' "
+              f"WHERE model_version = '{version}'")
 
 
 @pytest.mark.spark
