@@ -1,4 +1,4 @@
-"""Losses against hand-computed values (ALGORITHM.md sections 4-5)."""
+"""Losses against hand-computed values (docs/ALGORITHM.md sections 4-5)."""
 
 from __future__ import annotations
 
