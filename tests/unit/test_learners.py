@@ -43,9 +43,19 @@ def planted_data(n: int = 512, seed: int = 0) -> TrainData:
 
 CTX = FitContext(ground_truth=functools.partial(
     evaluate_policy, SimConfig(n_users=50, n_items=200, n_candidates=10)))
-SMALL_RL = {"steps": 200, "batch_size": 64, "critics_per_set": 2, "critic_hidden": [32, 32],
-            "actor_hidden": [32, 32], "user_tower_hidden": 16, "actor_lr": 1e-2,
-            "critic_lr": 3e-3, "tau": 0.05, "half_width": H, "gamma": 0.9}
+SMALL_RL = {"steps": 300, "batch_size": 64, "critics_per_set": 2, "critic_hidden": [32, 32],
+            "actor_hidden": [32, 32], "user_tower_hidden": 16, "actor_lr": 3e-3,
+            "critic_lr": 3e-3, "tau": 0.05, "half_width": H, "gamma": 0.9, "seed": 0}
+"""actor_lr 3e-3 (not 1e-2): at 1e-2 the pair actor oscillates around the corner and where
+it stops is chaotic (distance 0.19-0.41 x start over seeds, and up to 0.15 x start apart at
+one seed between BLAS / SIMD code paths), so the 0.35 bound was a coin flip; at 3e-3 it
+settles (measured below)."""
+SMALL_BCQ = {"steps": 200, "batch_size": 64, "hidden": [32, 32], "actor_lr": 1e-3,
+             "critic_lr": 3e-3, "vae_lr": 3e-3, "kl_weight": 2.0, "tau": 0.2, "target_every": 2,
+             "seed": 0}
+"""actor_lr 1e-3: at 1e-2 the perturbation net saturates its tanh at once, some seeds the
+wrong way round on a few dims (distance up to 1.1 x start); kl_weight 2: the VAE loss then
+falls by a factor measured 0.26-0.38 (0.39-0.58 with 0.5; bound 0.7)."""
 
 
 def _actions(policy, data: TrainData) -> np.ndarray:
@@ -56,16 +66,32 @@ def _drop(curve: list[float], k: int = 20) -> float:
     return float(np.mean(curve[-k:]) / np.mean(curve[:k]))
 
 
-@pytest.mark.parametrize("name,params", [
-    ("enhanced_rl", SMALL_RL),
-    ("enhanced_rl", {**SMALL_RL, "ensemble_target": "redq_min", "td_mode": "pair"}),
-    ("unified_rl", SMALL_RL),
-    ("batchrl_mtf", {"steps": 200, "batch_size": 64, "hidden": [32, 32], "actor_lr": 1e-2,
-                     "critic_lr": 3e-3, "vae_lr": 3e-3, "tau": 0.2, "target_every": 2}),
-])
-def test_rl_learners_move_to_planted_optimum(name, params):
+@pytest.fixture
+def one_thread():
+    """Tiny networks: one torch thread (faster on a busy machine), restored afterwards."""
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
-    data = planted_data()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("name,params,n_rows", [
+    ("enhanced_rl", SMALL_RL, 512),
+    ("enhanced_rl", {**SMALL_RL, "ensemble_target": "redq_min", "td_mode": "pair"}, 512),
+    ("unified_rl", SMALL_RL, 512),
+    ("batchrl_mtf", SMALL_BCQ, 4096),
+])
+def test_rl_learners_move_to_planted_optimum(name, params, n_rows, one_thread):
+    """Every bound holds with a wide margin BY DESIGN, not at this one seed: measured over
+    data seeds 0-9 x learner seeds 0-4 (1 thread), and data seeds 0-5 x learner seeds 0-2
+    with 2 threads and with AVX2 / no-SIMD kernels (ATEN_CPU_CAPABILITY=avx2 / default):
+    distance / start (bound 0.35): enhanced_rl 0.025-0.139, enhanced_rl redq_min + pair TD
+    0.035-0.151, unified_rl 0.018-0.076, batchrl_mtf 0.025-0.070 (this seed, (0, 0): 0.038,
+    0.054-0.114, 0.021, 0.062); max |a| (bound H + 0.1 = 0.25): enhanced / unified
+    0.150-0.167, batchrl_mtf 0.169-0.190 (on 512 rows its VAE decoder fits the noise states
+    and served actions spread to 0.29, hence 4096); critic loss drop (bound 0.3) <= 0.015;
+    batchrl VAE loss drop (bound 0.7) 0.26-0.38."""
+    data = planted_data(n=n_rows, seed=0)
     fitted = build_learner(name, params).fit(data, CTX)
     assert fitted.policy.level == ("pair" if name == "enhanced_rl" else "user")
     acts = _actions(fitted.policy, data)

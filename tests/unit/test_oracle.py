@@ -4,6 +4,8 @@ oracle with the truth beats what it is centred on."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -52,17 +54,25 @@ def test_box_extremes_bound_every_action_of_the_box():
 
 
 def test_pair_oracle_with_the_truth_beats_its_centre():
+    """miscalibration 2: with SIM's 1 the oracle's gain is itself only ~7% (pair / centre
+    UVC 1.035-1.110 over seeds 101-108, 1.059-1.076 with 1500 users), at the 5% bound; with
+    the MTL predictions twice as biased the centre ranks worse and the gain is 1.17-1.25
+    over seeds 101-110 (this seed 1.22)."""
+    sim = dataclasses.replace(SIM, miscalibration=2.0)
     seed, n = 101, 150
-    dec = StateDecoder(evaluation_world(SIM, seed, n))
+    dec = StateDecoder(evaluation_world(sim, seed, n))
     base = FixedWeightsPolicy()
-    r0 = evaluate_policy(SIM, base, seed=seed, n_users=n)["uvc"]
-    pair = evaluate_policy(SIM, PairBoxOracle(base, dec, 2.0, "truth", beta=4.0), seed=seed,
+    r0 = evaluate_policy(sim, base, seed=seed, n_users=n)["uvc"]
+    pair = evaluate_policy(sim, PairBoxOracle(base, dec, 2.0, "truth", beta=4.0), seed=seed,
                            n_users=n)["uvc"]
     assert pair > 1.05 * r0
 
 
 def test_user_oracle_picks_the_best_action_of_the_box():
-    seed, n = 101, 40
+    """400 users and 32 draws: the share of first requests the oracle strictly improves is
+    0.30-0.36 over seeds 101-108 (this seed 0.34; bound 0.2); with 40 users and 8 draws it
+    was 0.10-0.35 (this seed 0.29)."""
+    seed, n = 101, 400
     dec = StateDecoder(evaluation_world(SIM, seed, n))
     seen: list[tuple[np.ndarray, np.ndarray]] = []
     default = FixedWeightsPolicy()
@@ -73,7 +83,7 @@ def test_user_oracle_picks_the_best_action_of_the_box():
 
     evaluate_policy(SIM, CallablePolicy(record, "user", "rec"), seed=seed, n_users=n)
     user, pair = seen[0]  # the first requests, all N candidates
-    oracle = UserBoxOracle(default, dec, 0.15, "truth", beta=4.0, n_draws=8)
+    oracle = UserBoxOracle(default, dec, 0.15, "truth", beta=4.0, n_draws=32)
     got, centre = oracle.act(user, pair).astype(np.float64), default.act(user, pair)
     assert np.all(np.abs(got - centre) <= 0.15 + 1e-6)
     util = dec.utility(user, pair, "truth", 4.0)
