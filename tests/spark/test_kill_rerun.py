@@ -47,10 +47,11 @@ def _data_files(path: Path) -> list[Path]:
     return [p for p in path.rglob("*.parquet")] if path.exists() else []
 
 
-def test_validate_logs_killed_mid_write_then_rerun(spark, cfg, tmp_root):
+def test_validate_logs_killed_mid_write_then_rerun(spark, cfg, tmp_root, monkeypatch):
     from core.policy import FixedWeightsPolicy
     from jobs.simulate import to_spark
     from sim import World, simulate_day
+    from store.landing import seal_landing
 
     root = tmp_root / "kill"
     env = dict(os.environ, MTF_PROFILE="test", MTF_WAREHOUSE=str(root / "warehouse"),
@@ -58,9 +59,12 @@ def test_validate_logs_killed_mid_write_then_rerun(spark, cfg, tmp_root):
     logs = simulate_day(World.build(cfg.sim, n_users=60), FixedWeightsPolicy(), DS,
                         explore=True)
     expected = {t: len(getattr(logs, t)) for t in BRONZE}
-    for t in BRONZE:  # land the day in the other warehouse (plain Parquet, no catalog)
+    for t in BRONZE:  # land the day in the other warehouse (Parquet + manifest, no catalog)
         to_spark(spark, getattr(logs, t), cfg.storage.database, t).write.mode(
             "overwrite").parquet(str(root / "warehouse" / "_landing" / t / DS))
+        with monkeypatch.context() as m:
+            m.setenv("MTF_WAREHOUSE", str(root / "warehouse"))
+            seal_landing(cfg, t, DS, expected_rows=expected[t])
 
     proc = subprocess.Popen([sys.executable, "-m", "mtf.cli", "validate-logs", "--ds", DS],
                             cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL,
