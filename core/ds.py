@@ -12,7 +12,10 @@ def validate_ds(ds: str) -> str:
     """Accept only a real calendar day written YYYY-MM-DD (it ends up in SQL predicates)."""
     if not isinstance(ds, str) or not _DS_RE.match(ds):
         raise ValueError(f"--ds must be YYYY-MM-DD, got {ds!r}")
-    dt.date.fromisoformat(ds)
+    try:
+        dt.date.fromisoformat(ds)
+    except ValueError as e:
+        raise ValueError(f"--ds must be a real day YYYY-MM-DD, got {ds!r} ({e})") from None
     return ds
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from core.ds import day_range
 from core.settings import PROJECT_ROOT
 from pipeline.config import load_config
-from pipeline.entry import config_arguments
+from pipeline.entry import config_arguments, ds_arg, load_config_or_exit
 
 STEPS = ("simulate", "check-logs", "validate-logs", "build-state", "train", "evaluate", "gate",
          "publish", "online-metrics", "report", "maintenance", "rollback", "views", "experiment")
@@ -198,6 +198,7 @@ def cmd_run(args: argparse.Namespace, passthrough: list[str]) -> int:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
+    from pyspark.errors import PySparkException
     from tabulate import tabulate
 
     from store.spark import get_spark
@@ -207,8 +208,12 @@ def cmd_sql(args: argparse.Namespace) -> int:
     spark = get_spark(cfg, "mtf-sql")
     ensure_tables(spark, cfg.storage.database)
     for query in args.query:
-        df = spark.sql(query)
-        rows = df.limit(args.limit).collect()
+        try:
+            df = spark.sql(query)
+            rows = df.limit(args.limit).collect()
+        except PySparkException as e:  # a typo in SQL: Spark's message, not a JVM trace
+            print(f"mtf sql: {str(e).strip().splitlines()[0]}", file=sys.stderr)
+            return 1
         if args.format == "json":  # one JSON line per query
             print(json.dumps([r.asDict(recursive=True) for r in rows], default=str), flush=True)
         else:
@@ -225,12 +230,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         sub.add_parser(step, help=f"run step {step} (see `mtf {step} --help`)",
                        add_help=False)
     r = sub.add_parser("run", help="the whole day in one process")
-    r.add_argument("--ds", required=True)
+    r.add_argument("--ds", required=True, type=ds_arg)
     r.add_argument("--simulate", action="store_true", help="simulate the day's logs first")
     r.add_argument("--no-progress", action="store_true")
     d = sub.add_parser("demo", help="N simulated days through the Airflow DAGs")
     d.add_argument("--days", type=int, default=3)
-    d.add_argument("--start", default="2026-01-01")
+    d.add_argument("--start", default="2026-01-01", type=ds_arg)
     d.add_argument("--profile", default=None,
                    help="pipeline profile of the report query (the DAGs' tasks take "
                         "$MTF_PROFILE)")
@@ -245,6 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] in STEPS:
         return _run_step(argv[0], argv[1:])
     args, rest = p.parse_known_args(argv)
+    if getattr(args, "profile", None) is not None or getattr(args, "overrides", None):
+        load_config_or_exit(p, args.profile, getattr(args, "overrides", []))
     if args.cmd == "run":
         return cmd_run(args, rest)
     if rest:

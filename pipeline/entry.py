@@ -23,6 +23,25 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 
+def ds_arg(value: str) -> str:
+    """argparse type of a day: the reason in the usage error, not `invalid value`."""
+    try:
+        return validate_ds(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def load_config_or_exit(parser: argparse.ArgumentParser, profile: str | None,
+                        overrides: list[str]) -> PipelineConfig:
+    """load_config, a bad profile or `--set` ending as one usage line (exit 2), no
+    traceback."""
+    try:
+        return load_config(profile, overrides)
+    except (KeyError, TypeError, ValueError) as e:
+        parser.error(e.args[0] if e.args else str(e))
+        raise  # parser.error exits; this keeps type checkers informed
+
+
 def config_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add --profile and --set (the config of every command)."""
     p.add_argument("--profile", default=None,
@@ -37,7 +56,7 @@ def job_parser(description: str, ds: bool = True) -> argparse.ArgumentParser:
     """--ds (when the job is for one day), --profile, --set."""
     p = argparse.ArgumentParser(description=description)
     if ds:
-        p.add_argument("--ds", required=True, type=validate_ds, help="day partition YYYY-MM-DD")
+        p.add_argument("--ds", required=True, type=ds_arg, help="day partition YYYY-MM-DD")
     return config_arguments(p)
 
 
@@ -50,7 +69,7 @@ def parse_job_args(description: str, argv: Sequence[str] | None,
         extra(parser)
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     setup_logging()
-    return args, load_config(args.profile, args.overrides)
+    return args, load_config_or_exit(parser, args.profile, args.overrides)
 
 
 def spark_job_main(name: str, description: str | None, argv: Sequence[str] | None,

@@ -14,13 +14,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from core.ds import validate_ds
 from core.settings import PROJECT_ROOT
 from mtf.experiment.config import ExperimentConfig
 from mtf.experiment.headroom import headroom
 from mtf.experiment.runner import run
 from mtf.experiment.table import TABLE, write_table
-from pipeline.entry import setup_logging
+from pipeline.entry import ds_arg, setup_logging
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--config", default=str(PROJECT_ROOT / "configs/experiment/default.yaml"),
                    help="experiment plan YAML (configs/experiment/*.yaml)")
     p.add_argument("--out", required=True, help="folder for report.md, plot.png, results.json")
-    p.add_argument("--ds", required=True, type=validate_ds,
+    p.add_argument("--ds", required=True, type=ds_arg,
                    help="partition of experiment_results, YYYY-MM-DD (an argument, never "
                         "the clock: a rerun replaces the same rows)")
     p.add_argument("--no-spark", action="store_true", help="skip the Delta write")

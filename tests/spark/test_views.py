@@ -106,3 +106,13 @@ def test_policy_comparison_deltas_and_decision(views):
     g = rows[("2031-01-01", "mtf_gauc")]
     assert g["current_version"] == "fixed-v0" and g["delta"] == pytest.approx(0.08)
     assert g["candidate_ci_above_current"] is None
+
+
+def test_sql_typo_is_one_line_not_a_trace(spark, capsys):
+    from mtf.cli import main
+
+    assert main(["sql", "SELEC count(*) FROM mtf.dq_metrics"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("mtf sql: ") and "SELEC" in err[0], err
+    assert main(["sql", "SELECT count(*) AS n FROM mtf.no_such_table"]) == 1
+    assert "no_such_table" in capsys.readouterr().err

@@ -1,0 +1,25 @@
+"""User errors end in one usage line (exit 2), never in a traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+from mtf.cli import main
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["gate", "--ds", "2026-13-01"], "--ds must be a real day YYYY-MM-DD, got '2026-13-01'"),
+    (["gate", "--ds", "2026-01-01", "--set", "rl.steps=abc"],
+     "config rl.steps must be int, got 'abc'"),
+    (["gate", "--ds", "2026-01-01", "--set", "eval.n_boot=abc"], "eval.n_boot must be int"),
+    (["gate", "--ds", "2026-01-01", "--set", "rl.no_such=1"], "unknown EnhancedRLConfig keys"),
+    (["gate", "--ds", "2026-01-01", "--profile", "nope"], "unknown config profile 'nope'"),
+    (["demo", "--start", "2026-02-30"], "got '2026-02-30'"),
+    (["sql", "SELECT 1", "--profile", "../../x"], "unknown config profile"),
+    (["run", "--ds", "2026/01/01"], "--ds must be YYYY-MM-DD"),
+])
+def test_user_errors_are_one_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and message in err and "Traceback" not in err, err
