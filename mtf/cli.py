@@ -205,6 +205,12 @@ def cmd_sql(args: argparse.Namespace) -> int:
     from store.tables import ensure_tables
 
     cfg = load_config(args.profile, args.overrides)
+    metastore = Path(cfg.storage.metastore_path())
+    if not (metastore / "metastore_db").exists():  # a mistyped MTF_WAREHOUSE, not a new one
+        print(f"mtf sql: no catalog at {metastore} (warehouse "
+              f"{cfg.storage.warehouse_path()}): run a day first (mtf demo, mtf run) or point "
+              f"MTF_WAREHOUSE / MTF_METASTORE_DIR at an existing warehouse", file=sys.stderr)
+        return 2
     spark = get_spark(cfg, "mtf-sql")
     ensure_tables(spark, cfg.storage.database)
     for query in args.query:

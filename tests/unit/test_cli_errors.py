@@ -23,3 +23,11 @@ def test_user_errors_are_one_line(argv, message, capsys):
         main(argv)
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and message in err and "Traceback" not in err, err
+
+
+def test_sql_on_a_warehouse_that_does_not_exist_refuses(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MTF_WAREHOUSE", str(tmp_path / "warehuose"))  # a typo
+    monkeypatch.delenv("MTF_METASTORE_DIR", raising=False)
+    assert main(["sql", "SELECT 1"]) == 2
+    assert "mtf sql: no catalog at" in capsys.readouterr().err
+    assert not (tmp_path / "warehuose").exists()  # nothing created
