@@ -21,6 +21,11 @@ def model_version(algo: str, ds: str) -> str:
     return f"{algo}-{ds}"
 
 
+def _file(name: str) -> property:
+    """A property: the path of file `name` in the artifact folder."""
+    return property(lambda self: self.root / name, doc=f"<root>/{name}")
+
+
 @dataclass(frozen=True)
 class Artifact:
     """One artifact folder (a candidate, or its work-in-progress copy) and its files."""
@@ -35,33 +40,13 @@ class Artifact:
     EVAL = "eval.json"
     GATE = "gate.json"
 
+    checkpoint = _file(CHECKPOINT)
+    actor = _file(ACTOR)
+    meta = _file(META)
+    snapshot = _file(SNAPSHOT)
+    train_metrics = _file(TRAIN_METRICS)
+    eval = _file(EVAL)
+    gate = _file(GATE)
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
-
-    @property
-    def checkpoint(self) -> Path:
-        return self.root / self.CHECKPOINT
-
-    @property
-    def actor(self) -> Path:
-        return self.root / self.ACTOR
-
-    @property
-    def meta(self) -> Path:
-        return self.root / self.META
-
-    @property
-    def snapshot(self) -> Path:
-        return self.root / self.SNAPSHOT
-
-    @property
-    def train_metrics(self) -> Path:
-        return self.root / self.TRAIN_METRICS
-
-    @property
-    def eval(self) -> Path:
-        return self.root / self.EVAL
-
-    @property
-    def gate(self) -> Path:
-        return self.root / self.GATE

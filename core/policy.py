@@ -56,8 +56,6 @@ class FixedWeightsPolicy:
         return np.broadcast_to(self.action_norm, (b, S.ACTION_DIM)).copy()
 
 
-
-
 class TorchScriptPolicy:
     """An exported actor (TorchScript), loaded lazily (torch is imported on first use).
 

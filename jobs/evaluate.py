@@ -146,20 +146,20 @@ def run(spark: SparkSession, cfg: PipelineConfig, ds: str) -> dict:
     db = cfg.storage.database
     ensure_tables(spark, db)
     version = model_version(cfg.algo, ds)
-    art = artifact_dir(cfg, ds)
-    meta = json.loads(Artifact(art).meta.read_text())
+    art = Artifact(artifact_dir(cfg, ds))
+    meta = json.loads(art.meta.read_text())
     data = load_eval_data(spark, db, ds)
     current_ref: PolicyRef = serving_policy(spark, db, ds)
-    candidate = TorchScriptPolicy(str(Artifact(art).actor), level="pair", version=version,
+    candidate = TorchScriptPolicy(str(art.actor), level="pair", version=version,
                                   expected_sha256=meta["actor_sha256"])
     # parity of the exported actor with the eager one restored from the checkpoint
     # tensors and plain values only: loading runs no code from the file
-    ckpt = torch.load(Artifact(art).checkpoint, map_location="cpu", weights_only=True)
+    ckpt = torch.load(art.checkpoint, map_location="cpu", weights_only=True)
     learner = EnhancedRL(type(cfg.rl).from_dict(ckpt["config"]["rl"]))
     learner.load_state_dict(ckpt["learner"])
     params_finite = all(bool(torch.isfinite(p).all()) for p in learner.actor.parameters())
     example = torch.from_numpy(data.pair_state.reshape(-1, D)[:4096])
-    parity = check_parity(learner.actor, load_actor(Artifact(art).actor, meta["actor_sha256"]),
+    parity = check_parity(learner.actor, load_actor(art.actor, meta["actor_sha256"]),
                           example)
     cand_acts = policy_actions(candidate, data)
     record = {
@@ -174,7 +174,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, ds: str) -> dict:
                    "actions": action_summary(cand_acts, data.mask)},
         "train": meta.get("final_metrics", {}),
     }
-    Artifact(art).eval.write_text(json.dumps(record, indent=1, default=float))
+    art.eval.write_text(json.dumps(record, indent=1, default=float))
     log.info("evaluated %s vs %s: %s", version, current_ref.model_version, json.dumps(
         {r: {k: round(v["value"], 4) for k, v in record[r]["metrics"].items()}
          for r in ("candidate", "current")}))

@@ -107,11 +107,11 @@ def run(spark: SparkSession, cfg: PipelineConfig, ds: str) -> dict:
     db = cfg.storage.database
     ensure_tables(spark, db)
     version = model_version(cfg.algo, ds)
-    art = artifact_dir(cfg, ds)
-    meta = json.loads(Artifact(art).meta.read_text())
-    rec = json.loads(Artifact(art).eval.read_text())
-    gate = json.loads(Artifact(art).gate.read_text())
-    actor = Artifact(art).actor
+    art = Artifact(artifact_dir(cfg, ds))
+    meta = json.loads(art.meta.read_text())
+    rec = json.loads(art.eval.read_text())
+    gate = json.loads(art.gate.read_text())
+    actor = art.actor
     sha = file_sha256(actor)
     publish = bool(gate["publish"])
     reasons = list(gate.get("reasons", []))

@@ -39,7 +39,6 @@ from store.views import ensure_views
 
 log = logging.getLogger("jobs.report")
 
-TRAIN_METRICS_FILE = Artifact.TRAIN_METRICS  # written by jobs/train.py
 TRAIN_CURVES = ("losses/critic", "losses/actor", "losses/box_penalty", "q/mean",
                 "losses/ensemble_std", "charts/in_box_frac")
 HISTORY_METRICS = (("ncis_s01", "NCIS (sigma 0.1)"), ("mtf_gauc", "MTF-GAUC"),
@@ -104,7 +103,7 @@ def collect(spark: SparkSession, cfg: PipelineConfig, ds: str) -> ReportData:
 
     return ReportData(
         ds=ds,
-        train_curves=read_train_curves(artifact_dir(cfg, ds) / TRAIN_METRICS_FILE),
+        train_curves=read_train_curves(Artifact(artifact_dir(cfg, ds)).train_metrics),
         offline=pdf(f"SELECT * FROM {db}.v_offline_metrics_daily WHERE ds <= '{ds}' "
                     f"ORDER BY ds, role"),
         weights=pdf(weight_histograms_sql(db, ds)),

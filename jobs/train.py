@@ -71,7 +71,6 @@ from store.snapshot import Snapshot
 log = logging.getLogger("jobs.train")
 
 STATE_FILE = "state.pt"
-METRICS_FILE = Artifact.TRAIN_METRICS
 NETWORKS = ("actor", "critic", "actor_target", "critic_target")
 
 
@@ -221,7 +220,7 @@ def train(cfg: PipelineConfig, ds: str, snap: Snapshot, data_versions: dict[str,
             log.info("warm start from %s (%s)", init["warm_start"]["path"],
                      init["warm_start"]["model_version"])
 
-    metrics_path = work / METRICS_FILE
+    metrics_path = Artifact(work).train_metrics
     mf = None
     if ctx.is_main:  # rewrite from the checkpoint: rows logged after it are dropped
         metrics_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -287,11 +286,12 @@ def train(cfg: PipelineConfig, ds: str, snap: Snapshot, data_versions: dict[str,
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    torch.save({"learner": learner.state_dict(), **meta}, Artifact(tmp).checkpoint)
-    meta["actor_sha256"] = export_actor(learner.actor, Artifact(tmp).actor)
-    snap.save(Artifact(tmp).snapshot)
-    shutil.copyfile(metrics_path, tmp / METRICS_FILE)
-    Artifact(tmp).meta.write_text(json.dumps(meta, indent=1, default=str))
+    staged = Artifact(tmp)
+    torch.save({"learner": learner.state_dict(), **meta}, staged.checkpoint)
+    meta["actor_sha256"] = export_actor(learner.actor, staged.actor)
+    snap.save(staged.snapshot)
+    shutil.copyfile(metrics_path, staged.train_metrics)
+    staged.meta.write_text(json.dumps(meta, indent=1, default=str))
     shutil.rmtree(out_dir, ignore_errors=True)
     tmp.rename(out_dir)
     shutil.rmtree(work)

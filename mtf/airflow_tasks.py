@@ -70,13 +70,11 @@ DEFAULT_ARGS = {
 }
 
 
-START_DATE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-
-
 def mtf_dag(dag_id: str, *, description: str, schedule: str, tags: list[str], doc_md: str,
             **params):
     """The one DAG constructor: owner, retries and failure callback (DEFAULT_ARGS), the UI's
-    params (`profile`, `ds` and `params`), one run at a time, no catch-up, tag `mtf-rl`."""
+    params (`profile`, `ds` and any extra `params`), one run at a time, no catch-up, tag
+    `mtf-rl`."""
     import pendulum
     from airflow.sdk import DAG
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from core.ds import day_range
 from core.settings import PROJECT_ROOT
-from pipeline.config import load_config
+from pipeline.config import PipelineConfig
 from pipeline.entry import config_arguments, ds_arg, load_config_or_exit
 
 STEPS = ("simulate", "check-logs", "validate-logs", "build-state", "train", "evaluate", "gate",
@@ -153,7 +153,7 @@ def format_demo_table(rows: list[dict]) -> str:
         "NCIS current", "MTF-GAUC", "GAUC current", "sim UVC", "sim UVC current", "decision"])
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
+def cmd_demo(args: argparse.Namespace, cfg: PipelineConfig) -> int:
     t0 = time.perf_counter()
     days = day_range(args.start, args.days)
     airflow(["db", "migrate"], capture=True)
@@ -168,7 +168,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 return 1
     from store.spark import get_spark
 
-    cfg = load_config(args.profile)
     spark = get_spark(cfg, "mtf-demo-report")
     rows = demo_table(spark, cfg.storage.database, days)
     print()
@@ -197,14 +196,13 @@ def cmd_run(args: argparse.Namespace, passthrough: list[str]) -> int:
     return 0
 
 
-def cmd_sql(args: argparse.Namespace) -> int:
+def cmd_sql(args: argparse.Namespace, cfg: PipelineConfig) -> int:
     from pyspark.errors import PySparkException
     from tabulate import tabulate
 
     from store.spark import get_spark
     from store.tables import ensure_tables
 
-    cfg = load_config(args.profile, args.overrides)
     metastore = Path(cfg.storage.metastore_path())
     if not (metastore / "metastore_db").exists():  # a mistyped MTF_WAREHOUSE, not a new one
         print(f"mtf sql: no catalog at {metastore} (warehouse "
@@ -256,16 +254,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] in STEPS:
         return _run_step(argv[0], argv[1:])
     args, rest = p.parse_known_args(argv)
-    if getattr(args, "profile", None) is not None or getattr(args, "overrides", None):
-        load_config_or_exit(p, args.profile, getattr(args, "overrides", []))
     if args.cmd == "run":
         return cmd_run(args, rest)
     if rest:
         p.error(f"unrecognized arguments: {' '.join(rest)}")
-    if args.cmd == "demo":
-        return cmd_demo(args)
-    if args.cmd == "sql":
-        return cmd_sql(args)
+    if args.cmd in ("demo", "sql"):  # the config once, before any work: a bad one is one line
+        cfg = load_config_or_exit(p, args.profile, getattr(args, "overrides", []))
+        return (cmd_demo if args.cmd == "demo" else cmd_sql)(args, cfg)
     if args.cmd == "airflow":
         extra = args.args[1:] if args.args[:1] == ["--"] else args.args
         return airflow(extra, check=False).returncode

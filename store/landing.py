@@ -20,12 +20,12 @@ installed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
+from core.checksum import stream_sha256
 from core.ds import validate_ds
 from store.config import HasStorage
 from store.tables import BRONZE
@@ -67,11 +67,8 @@ def _data_files(fs: Any, path: str) -> list[str]:
 
 
 def _sha256(fs: Any, file: str) -> str:
-    h = hashlib.sha256()
     with fs.open(file, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return stream_sha256(f)
 
 
 def _footer(fs: Any, file: str) -> Any:

@@ -7,6 +7,8 @@ import json
 import pandas as pd
 import pytest
 
+from core.artifact import Artifact
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 DS = "2033-05-02"
 CAND, CUR = f"enhanced_rl-{DS}", "enhanced_rl-2033-05-01"
@@ -39,7 +41,7 @@ def test_report_job_on_small_tables(spark, cfg):
     db = cfg.storage.database
     art = artifact_dir(cfg, DS)
     art.mkdir(parents=True, exist_ok=True)
-    (art / report.TRAIN_METRICS_FILE).write_text("\n".join(
+    Artifact(art).train_metrics.write_text("\n".join(
         json.dumps({"step": s, "losses/critic": 10.0 / s, "losses/actor": 5.0 - s / 100,
                     "q/mean": 0.5 + s / 1000}) for s in range(10, 210, 10)))
     off = [(DS, m, "enhanced_rl", role, metric, v, lo, hi)
