@@ -54,8 +54,13 @@ class DayLogs:
     raw_requests: pd.DataFrame
     raw_exposures: pd.DataFrame
     raw_feedback: pd.DataFrame
+    raw_candidates: pd.DataFrame | None = None
+    """The top K (cfg.logged_candidates) candidates of every request by logged fused score;
+    None when K is 0."""
     pair_states: pd.DataFrame | None = None
     """request_id, position, pair_state float32[PAIR_STATE_DIM] of the exposed pairs."""
+    cand_states: pd.DataFrame | None = None
+    """request_id, cand_index, pair_state float32[PAIR_STATE_DIM] of the logged candidates."""
     user_states: pd.DataFrame | None = None
     """request_id, user_state float32[USER_STATE_DIM]."""
 
@@ -193,8 +198,10 @@ class DayArrays:
     sessions: Sessions
     explore_half_width: float
     n_candidates: int
+    n_logged: int = 0
     req: dict[str, list[np.ndarray]] = field(default_factory=dict)
     exp: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    cand: dict[str, list[np.ndarray]] = field(default_factory=dict)
 
     def add(self, table: dict[str, list[np.ndarray]], **cols: np.ndarray) -> None:
         for name, v in cols.items():
@@ -266,7 +273,8 @@ def _run_chunk(world: World, policy: Policy, sess_ids: np.ndarray, ses: Sessions
         eps_pairs = eps if per_candidate else eps[:, None, :]
         act_pairs = np.clip(mu_pairs + eps_pairs, -1.0, 1.0)  # [B, N or 1, A]
         score = log_fused_score(preds, act_pairs)  # [B, N]
-        top = np.argsort(-score, axis=1, kind="stable")[:, :L]  # [B, L] candidate slots
+        order = np.argsort(-score, axis=1, kind="stable")  # [B, N] by logged score
+        top = order[:, :L]  # [B, L] candidate slots of the exposed items
         items = np.take_along_axis(cands, top, 1)
         act_exp = _take_exposed(act_pairs, top)  # [B, L, A]
         mu_exp = _take_exposed(mu_pairs, top)
@@ -298,9 +306,24 @@ def _run_chunk(world: World, policy: Policy, sess_ids: np.ndarray, ses: Sessions
                 like=fb.like.reshape(-1), share=fb.share.reshape(-1),
                 collect=fb.collect.reshape(-1), skip=fb.skip.reshape(-1),
                 leave=np.repeat(leave, L))
+        kc = out.n_logged
+        if kc:  # the top K by logged score: the exposed L first, in position order
+            logged = order[:, :kc]
+            out.add(out.cand, sess=np.repeat(active, kc), t=np.full(b * kc, t, np.int32),
+                    item=np.take_along_axis(cands, logged, 1).reshape(-1),
+                    idx=np.tile(np.arange(kc, dtype=np.int32), b),
+                    preds=_take_exposed(preds, logged).reshape(-1, K),
+                    rank=_take_exposed(c_rank, logged).reshape(-1, K),
+                    z=_take_exposed(c_z, logged).reshape(-1, K),
+                    action=_take_exposed(act_pairs, logged).reshape(-1, A).astype(np.float32),
+                    mu_bp=_take_exposed(mu_pairs, logged).reshape(-1, A).astype(np.float32),
+                    score=np.take_along_axis(score, logged, 1).reshape(-1))
         if states is not None:
             states.add(states.req, sess=active, t=np.full(b, t, np.int32), user=ustate)
             states.add(states.exp, pair=_take_exposed(pstate, top).reshape(-1, S.PAIR_STATE_DIM))
+            if kc:
+                states.add(states.cand, pair=_take_exposed(pstate, order[:, :kc])
+                           .reshape(-1, S.PAIR_STATE_DIM))
         # next request: the clock runs while the user watches, session stats accumulate
         watched = fb.watch_time_s.sum(1)
         clock = clock + watched + cfg.request_gap_s
@@ -312,9 +335,10 @@ def _run_chunk(world: World, policy: Policy, sess_ids: np.ndarray, ses: Sessions
 
 
 def run_day(world: World, policy: Policy, ds: str, *, explore: bool = True,
-            return_states: bool = False, seed: int | None = None
-            ) -> tuple[DayArrays, DayArrays | None]:
-    """Simulate day `ds` as arrays (see `simulate_day`)."""
+            return_states: bool = False, seed: int | None = None,
+            log_candidates: bool = True) -> tuple[DayArrays, DayArrays | None]:
+    """Simulate day `ds` as arrays (see `simulate_day`); without `log_candidates`, no
+    candidate rows are kept (the ground-truth evaluation reads only the exposures)."""
     cfg = world.cfg
     if policy.level not in ("fixed", "user", "pair"):
         raise ValueError(f"unknown policy level {policy.level!r}")
@@ -323,8 +347,9 @@ def run_day(world: World, policy: Policy, ds: str, *, explore: bool = True,
     ses = draw_sessions(world, np.random.default_rng(ss_sessions))
     streams = Streams(int(ss_streams.generate_state(1, np.uint64)[0]))
     h = float(cfg.explore_half_width) if explore else 0.0
-    out = DayArrays(ses, h, cfg.n_candidates)
-    states = DayArrays(ses, h, cfg.n_candidates) if return_states else None
+    kc = cfg.logged_candidates if log_candidates else 0
+    out = DayArrays(ses, h, cfg.n_candidates, kc)
+    states = DayArrays(ses, h, cfg.n_candidates, kc) if return_states else None
     n_s = len(ses.user)
     for lo in range(0, n_s, cfg.session_chunk):
         _run_chunk(world, policy, np.arange(lo, min(lo + cfg.session_chunk, n_s)), ses,
@@ -421,6 +446,26 @@ def _assemble(world: World, ds: str, version: str, out: DayArrays,
         "collect": i32("collect"), "skip": i32("skip"),
         "exit_after_request": i32("leave")})
     logs = DayLogs(users, items, requests, exposures, feedback)
+    kc = out.n_logged
+    if kc:  # K candidates per request, in (session, request index, cand_index) order
+        c_sess = out.cat(out.cand, "sess").astype(np.int64)
+        c_t, c_idx = out.cat(out.cand, "t"), out.cat(out.cand, "idx").astype(np.int32)
+        c_ord = np.lexsort((c_idx, c_t, c_sess))
+        cc = lambda name: out.cat(out.cand, name)[c_ord]  # noqa: E731
+        assert np.array_equal(c_sess[c_ord], np.repeat(r_sess[r_ord], kc))
+        c_index = c_idx[c_ord]
+        exposed = c_index < L
+        logs.raw_candidates = pd.DataFrame({
+            "ds": ds, "request_id": np.repeat(rid, kc),
+            "item_id": world.item_id[cc("item").astype(np.int64)].astype(np.int64),
+            "cand_index": c_index, "preds": _rows(cc("preds").reshape(-1, K)),
+            "cand_rank": _rows(cc("rank").reshape(-1, K)),
+            "cand_z": _rows(cc("z").reshape(-1, K)),
+            "action": _rows(cc("action").reshape(-1, A)),
+            "mu_bp": _rows(cc("mu_bp").reshape(-1, A)),
+            "score": cc("score").astype(np.float64), "exposed": exposed,
+            "position": pd.array(np.where(exposed, c_index, 0), dtype="Int32")})
+        logs.raw_candidates.loc[~exposed, "position"] = pd.NA
     if states is not None:
         logs.user_states = pd.DataFrame({
             "request_id": rid,
@@ -430,6 +475,12 @@ def _assemble(world: World, ds: str, version: str, out: DayArrays,
             "request_id": e_rid.copy(), "position": e_pos[e_ord],
             "pair_state": _rows(states.cat(states.exp, "pair").reshape(-1, S.PAIR_STATE_DIM)
                                 [e_ord])})
+        if kc:
+            logs.cand_states = pd.DataFrame({
+                "request_id": logs.raw_candidates["request_id"].to_numpy().copy(),
+                "cand_index": c_index,
+                "pair_state": _rows(states.cat(states.cand, "pair")
+                                    .reshape(-1, S.PAIR_STATE_DIM)[c_ord])})
     return logs
 
 
@@ -451,7 +502,7 @@ def evaluate_policy(cfg: SimConfig, policy: Policy, *, seed: int,
     """
     world = evaluation_world(cfg, seed, n_users)
     day = int(np.random.SeedSequence([cfg.seed, int(seed), 0xAB]).generate_state(1)[0])
-    out, _ = run_day(world, policy, EVAL_DS, explore=False, seed=day)
+    out, _ = run_day(world, policy, EVAL_DS, explore=False, seed=day, log_candidates=False)
     n = len(world.user_id)
     user = out.sessions.user[out.cat(out.exp, "sess").astype(np.int64)]
     valid = np.bincount(user, weights=out.cat(out.exp, "valid").astype(np.float64), minlength=n)
