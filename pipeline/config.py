@@ -42,6 +42,9 @@ class DataConfig:
     """Share of sessions held out (by a stable hash of session_id) for evaluation."""
     shuffle_seed: int = 0
     """Seed of Petastorm's row-group shuffle (combined with the epoch number)."""
+    candidates: int = 20
+    """K: candidate slots per request in enhanced_state (raw_candidates rows with
+    cand_index >= K are quarantined)."""
 
 
 @dataclass

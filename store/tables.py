@@ -14,7 +14,8 @@ log = logging.getLogger(__name__)
 
 DDL_DIR = PROJECT_ROOT / "sql" / "ddl"
 
-BRONZE = ("raw_users", "raw_items", "raw_requests", "raw_exposures", "raw_feedback")
+BRONZE = ("raw_users", "raw_items", "raw_requests", "raw_exposures", "raw_feedback",
+          "raw_candidates")
 SILVER = ("enhanced_state", "user_state")
 QUARANTINE = tuple(f"{t}_quarantine" for t in BRONZE)
 GOLD = ("policy_registry", "fusion_weights", "offline_metrics", "online_metrics", "dq_metrics",

@@ -1,5 +1,6 @@
 -- Quarantine of each bronze table (a template: store/tables.py stamps it once per bronze
--- table, {bronze} = raw_users, raw_items, raw_requests, raw_exposures, raw_feedback):
+-- table, {bronze} = raw_users, raw_items, raw_requests, raw_exposures, raw_feedback,
+-- raw_candidates):
 -- landed rows that broke a soft rule of validate_logs, kept whole (the original row as
 -- JSON) with the rules they broke, so nothing is lost and a fixed row can be replayed.
 -- Replaced per day like every partition, so a rerun gives the same rows.
