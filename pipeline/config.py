@@ -45,6 +45,10 @@ class DataConfig:
     candidates: int = 20
     """K: candidate slots per request in enhanced_state (raw_candidates rows with
     cand_index >= K are quarantined)."""
+    next_candidates: bool = False
+    """Also store the candidates of the session's next request in enhanced_state
+    (next_cand_state, next_cand_center, next_cand_mask), for a selection-aware TD target;
+    NULL when off (next_cand_state alone is K*D floats a row)."""
 
 
 @dataclass

@@ -26,18 +26,28 @@ EXP_COLS = ("ds string, request_id string, item_id bigint, position int, "
             "action array<float>, mu_bp array<float>")
 FB_COLS = ("ds string, request_id string, item_id bigint, watch_time_s double, valid int, "
            "finish int, `like` int, share int, collect int, skip int, exit_after_request int")
+CAND_COLS = ("ds string, request_id string, item_id bigint, cand_index int, "
+             "preds array<float>, cand_rank array<float>, cand_z array<float>, "
+             "action array<float>, mu_bp array<float>, score double, exposed boolean, "
+             "position int")
+K = 6  # candidate slots in the explicit-DataFrame tests
 
 
 def _f(x, n):
     return [float(x)] * n
 
 
-@pytest.fixture(scope="module")
-def built(spark):
-    from core.reward import RewardConfig
-    from jobs.build_enhanced_state import build_enhanced_state
-    from pipeline.config import DataConfig
+def _cand(rid, item, k, pred, center, score):
+    exposed = k < L
+    return (DS, rid, item, k, _f(pred, 7), _f(pred / 2, 7), _f(-pred, 7), _f(center, 10),
+            _f(center, 10), score, exposed, k if exposed else None)
 
+
+@pytest.fixture(scope="module")
+def frames(spark):
+    """The bronze tables of two sessions: s1 (r0 -> r1) and s2 (r2). Candidates: r0 has its
+    two exposures and one more (cand_index 2); r1 its three exposures, cand_index 4 (3 is
+    missing) and 9 (outside the K = 6 slots); r2 has no candidate rows."""
     interest = [0.1 * (i + 1) for i in range(8)]
     users = spark.createDataFrame(
         [(DS, 1, 5, 1, 9, 0.5, interest), (DS, 2, 0, 0, 0, 0.0, _f(0, 8))], USER_COLS)
@@ -68,9 +78,33 @@ def built(spark):
         (DS, "r1", 11, 60.0, 1, 1, 0, 0, 1, 0, 1),
         (DS, "r2", 10, 5.0, 0, 0, 0, 0, 0, 0, 1),
     ], FB_COLS)
+    candidates = spark.createDataFrame([
+        # the exposed ones, with the exposures' logged values (cand_index = position)
+        (DS, "r0", 10, 0, _f(0.7, 7), _f(0.0, 7), _f(0.3, 7), _f(0.1, 10), _f(0.0, 10), 3.0,
+         True, 0),
+        (DS, "r0", 11, 1, _f(0.2, 7), _f(0.5, 7), _f(-0.1, 7), _f(0.1, 10), _f(0.0, 10), 2.0,
+         True, 1),
+        _cand("r0", 12, 2, 0.1, 0.3, 1.0),
+        (DS, "r1", 12, 0, _f(0.6, 7), _f(0.0, 7), _f(0.2, 7), _f(0.2, 10), _f(0.05, 10), 3.0,
+         True, 0),
+        (DS, "r1", 10, 1, _f(0.5, 7), _f(0.1, 7), _f(0.1, 7), _f(0.2, 10), _f(0.05, 10), 2.0,
+         True, 1),
+        (DS, "r1", 11, 2, _f(0.4, 7), _f(0.2, 7), _f(0.0, 7), _f(0.2, 10), _f(0.05, 10), 1.0,
+         True, 2),
+        _cand("r1", 11, 9, 0.05, 0.5, -2.0), _cand("r1", 10, 4, 0.25, -0.2, 0.5),
+    ], CAND_COLS)
+    return users, items, requests, exposures, feedback, candidates
+
+
+@pytest.fixture(scope="module")
+def built(frames):
+    from core.reward import RewardConfig
+    from jobs.build_enhanced_state import build_enhanced_state
+    from pipeline.config import DataConfig
+
     reward = RewardConfig(w_watch=1.0, w_valid=1.0, w_like=2.0, w_share=3.0, w_collect=4.0)
-    es, us = build_enhanced_state(users, items, requests, exposures, feedback, reward,
-                                  DataConfig(eval_fraction=0.0))
+    es, us = build_enhanced_state(*frames, reward,
+                                  DataConfig(eval_fraction=0.0, candidates=K))
     es_rows = {r["request_id"]: r.asDict() for r in es.collect()}
     us_rows = {r["request_id"]: r.asDict() for r in us.collect()}
     return es_rows, us_rows, es, us
@@ -174,7 +208,8 @@ def test_next_list_needs_the_very_next_request_with_a_list(spark):
          for rid in with_list], EXP_COLS)
     feedback = spark.createDataFrame(
         [(DS, rid, 10, 10.0, 1, 0, 0, 0, 0, 0, 0) for rid in [*with_list, "a1"]], FB_COLS)
-    es, us = build_enhanced_state(users, items, requests, exposures, feedback,
+    candidates = spark.createDataFrame([], CAND_COLS)
+    es, us = build_enhanced_state(users, items, requests, exposures, feedback, candidates,
                                   RewardConfig(), DataConfig(eval_fraction=0.0))
     rows = {r["request_id"]: r for r in es.collect()}
     assert set(rows) == {"a0", "a2", "b0", "b2", "c0", "c1"}  # a1: no list; a3: unknown user
@@ -186,3 +221,69 @@ def test_next_list_needs_the_very_next_request_with_a_list(spark):
     ps = np.array(rows["a2"]["pair_state"]).reshape(L, D)
     assert np.allclose(ps[0, 19:21], [math.log1p(20.0) / 6, 0.2], atol=1e-6)
     assert {r["request_id"]: r["done"] for r in us.collect()} == done
+
+
+def test_candidates_in_cand_index_slots_padded_and_masked(built):
+    """Slot k holds cand_index k, built like the exposed pair states (the first l slots
+    equal pair_state where the exposures are); a missing index is a zero slot with mask 0,
+    an index outside the K slots is left out, a request without candidate rows has mask 0
+    everywhere; without data.next_candidates the next_cand_* columns are NULL."""
+    es = built[0]
+    r0, r1, r2 = es["r0"], es["r1"], es["r2"]
+    for r in (r0, r1, r2):
+        assert len(r["cand_state"]) == K * D and len(r["cand_center"]) == K * A
+        assert r["next_cand_state"] is None and r["next_cand_center"] is None
+        assert r["next_cand_mask"] is None
+    assert r0["cand_mask"] == [1, 1, 1, 0, 0, 0]
+    assert r1["cand_mask"] == [1, 1, 1, 0, 1, 0]
+    assert r2["cand_mask"] == [0] * K
+    assert not any(r2["cand_state"]) and not any(r2["cand_center"])
+    for r in (r0, r1):
+        cs = np.array(r["cand_state"]).reshape(K, D)
+        ps = np.array(r["pair_state"]).reshape(L, D)
+        n = r["n_items"]
+        assert np.array_equal(cs[:n], ps[:n])
+        # every candidate of the request shares its user block
+        present = np.array(r["cand_mask"]) > 0
+        assert np.array_equal(cs[present, :S.D_USER],
+                              np.repeat(ps[:1, :S.D_USER], present.sum(), 0))
+        assert not cs[~present].any()
+    cs0 = np.array(r0["cand_state"]).reshape(K, D)
+    # slot 2 of r0: item 12 (category 7), preds 0.1, ranks 0.05, z -0.1
+    assert np.allclose(cs0[2, S.OFFSET_ITEM:S.OFFSET_PRED],
+                       [-1.0] * 8 + [math.log1p(15.0) / 5, 0.9] + [0] * 7 + [1], atol=1e-6)
+    assert np.allclose(cs0[2, S.OFFSET_PRED:], [0.1] * 7 + [0.05] * 7 + [-0.1] * 7, atol=1e-6)
+    assert np.allclose(np.array(r0["cand_center"]).reshape(K, A)[:3, 0], [0.0, 0.0, 0.3])
+    cs1 = np.array(r1["cand_state"]).reshape(K, D)
+    assert np.allclose(cs1[4, S.OFFSET_PRED:S.OFFSET_PRED + 7], 0.25)
+    assert not cs1[3].any() and not cs1[5].any()
+    assert np.allclose(np.array(r1["cand_center"]).reshape(K, A)[4], -0.2)
+
+
+def test_next_candidates_switch(frames, spark, cfg):
+    """With data.next_candidates the next request's candidate arrays are linked like its
+    pairs (zeros when done), and both variants pass the table's constraints."""
+    from core.reward import RewardConfig
+    from jobs.build_enhanced_state import build_enhanced_state
+    from pipeline.config import DataConfig
+    from store.tables import write_partition
+
+    es, _ = build_enhanced_state(*frames, RewardConfig(), DataConfig(
+        eval_fraction=0.0, candidates=cfg.data.candidates, next_candidates=True))
+    rows = {r["request_id"]: r.asDict() for r in es.collect()}
+    k = cfg.data.candidates
+    r0, r1, r2 = rows["r0"], rows["r1"], rows["r2"]
+    assert r0["next_cand_state"] == r1["cand_state"]
+    assert r0["next_cand_center"] == r1["cand_center"]
+    assert r0["next_cand_mask"] == r1["cand_mask"] == [1, 1, 1, 0, 1] + [0] * (k - 6) + [1]
+    for r in (r1, r2):  # done
+        assert r["next_cand_state"] == [0.0] * (k * D)
+        assert r["next_cand_center"] == [0.0] * (k * A)
+        assert r["next_cand_mask"] == [0.0] * k
+    db = cfg.storage.database
+    assert write_partition(es, db, "enhanced_state", DS) == 3
+    off, _ = build_enhanced_state(*frames, RewardConfig(),
+                                  DataConfig(eval_fraction=0.0, candidates=k))
+    assert write_partition(off, db, "enhanced_state", DS) == 3
+    got = spark.table(f"{db}.enhanced_state").where(f"ds = '{DS}'").collect()
+    assert all(r["next_cand_mask"] is None and len(r["cand_mask"]) == k for r in got)

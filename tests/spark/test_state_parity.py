@@ -1,4 +1,5 @@
-"""The Spark job rebuilds, from the logged columns, exactly the states the simulator served."""
+"""The Spark job rebuilds, from the logged columns, exactly the states the simulator served:
+of the exposed pairs, of the users, and of every logged candidate."""
 
 from __future__ import annotations
 
@@ -22,10 +23,9 @@ def test_spark_states_equal_served_states(spark, cfg):
     logs = simulate_day(world, FixedWeightsPolicy(), DS, explore=True, return_states=True)
     db = cfg.storage.database
     frames = {t: to_spark(spark, getattr(logs, t), db, t) for t in BRONZE}
-    es, us = build_enhanced_state(frames["raw_users"], frames["raw_items"],
-                                  frames["raw_requests"], frames["raw_exposures"],
-                                  frames["raw_feedback"], cfg.reward, cfg.data)
-    built = {r["request_id"]: r for r in es.select("request_id", "n_items", "pair_state").collect()}
+    es, us = build_enhanced_state(*(frames[t] for t in BRONZE), cfg.reward, cfg.data)
+    built = {r["request_id"]: r for r in es.select(
+        "request_id", "n_items", "pair_state", "cand_state", "cand_center", "cand_mask").collect()}
     served = logs.pair_states
     assert len(built) == logs.raw_requests.shape[0]
     worst = 0.0
@@ -39,3 +39,19 @@ def test_spark_states_equal_served_states(spark, cfg):
     uworst = max(float(np.max(np.abs(np.asarray(ubuilt[rid], np.float32) - np.asarray(st))))
                  for rid, st in zip(logs.user_states["request_id"], logs.user_states["user_state"]))
     assert uworst < 1e-5, uworst
+    # the candidates: every logged one in its cand_index slot, equal to the served state
+    k = cfg.data.candidates
+    cand, cst = logs.raw_candidates, logs.cand_states
+    assert cst is not None and len(cand) == len(cst) == k * len(built)
+    cworst = 0.0
+    for rid, idx, state in zip(cst["request_id"], cst["cand_index"], cst["pair_state"]):
+        got = np.asarray(built[rid]["cand_state"], np.float32).reshape(k, -1)[idx]
+        cworst = max(cworst, float(np.max(np.abs(got - np.asarray(state, np.float32)))))
+    assert cworst < 1e-5, cworst
+    for rid, idx, mu in zip(cand["request_id"], cand["cand_index"], cand["mu_bp"]):
+        got = np.asarray(built[rid]["cand_center"], np.float32).reshape(k, -1)[idx]
+        assert np.array_equal(got, np.asarray(mu, np.float32))
+    for row in built.values():  # all K present; the first l slots are the exposed pairs
+        assert row["cand_mask"] == [1.0] * k
+        n = row["n_items"]
+        assert row["cand_state"][:n * S.PAIR_STATE_DIM] == row["pair_state"][:n * S.PAIR_STATE_DIM]
