@@ -7,6 +7,8 @@
 
 1. pins the snapshot: Delta version + exact Parquet files of the train split for the
    `data.train_window_days` days ending at ds (store/snapshot.py);
+   the batches carry the logged candidates (`cand_*`, `next_cand_*`) when the files hold
+   them (model/loader.py); the learner decides whether to use them;
 2. trains `rl.steps` gradient steps over Petastorm epochs (progress bar, namespaced
    metrics and the ensemble diagnostics every `rl.log_every` steps to `train_metrics.jsonl`);
 3. writes the candidate's artifact folder atomically (temporary folder + rename):
@@ -198,6 +200,9 @@ def train(cfg: PipelineConfig, ds: str, snap: Snapshot, data_versions: dict[str,
         expected_rows=snap.rows,
         cur_shard=ctx.rank if ctx.active else None,
         shard_count=ctx.world if ctx.active else None)
+    if ctx.is_main:
+        log.info("batches of %s (candidate slots K = %s)", ", ".join(loader.columns()),
+                 loader.candidate_slots())
     work = work_dir(out_dir)
     init = dd.broadcast(initial_state(cfg, ds, snap, ctx.world, work) if ctx.is_main
                         else None, ctx)
@@ -280,6 +285,7 @@ def train(cfg: PipelineConfig, ds: str, snap: Snapshot, data_versions: dict[str,
         "resume_count": len(resumed_at), "resumed_at_steps": resumed_at,
         "warm_start": init["warm_start"], "world_size": ctx.world,
         "batch_size_per_rank": rl.batch_size, "replica_param_sha256": digests,
+        "columns_read": list(loader.columns()), "candidate_slots": loader.candidate_slots(),
         "rank_positions": [e["position"] for e in ends],
         "config": cfg.to_dict(),
     }

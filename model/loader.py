@@ -22,6 +22,10 @@ shaped like the learner's batch contract; how the rows are read is this module's
   row group ahead in a thread of ours (`prefetched`), while the learner computes; the
   order of the row groups is unchanged;
 - sharding (`cur_shard` / `shard_count`, torchrun ranks) is by row group: index % count;
+- the logged candidates (`cand_state`, `cand_center`, `cand_mask`; and the next request's,
+  `next_cand_*`) are read when every file holds them with values (Parquet footers only:
+  the table has them NULL when the build left them out, files of an older table lack
+  them); K, the candidate slots, is the files' `cand_mask` width, the same in all of them;
 - every epoch's row count is checked against the snapshot's (unsharded) or this shard's
   first epoch's: a mismatch is logged (it would also break the exact replay of a resume).
 """
@@ -52,13 +56,20 @@ L, D, A = S.LIST_LEN, S.PAIR_STATE_DIM, S.ACTION_DIM
 
 COLUMNS = ("pair_state", "action", "box_center", "mask", "reward_watch", "reward_other",
            "next_pair_state", "next_box_center", "next_mask", "done")
+CAND_COLUMNS = ("cand_state", "cand_center", "cand_mask")
+"""The request's logged candidates -> [B,K,D], [B,K,A], [B,K] (read when the files have them)."""
+NEXT_CAND_COLUMNS = ("next_cand_state", "next_cand_center", "next_cand_mask")
+"""The next request's logged candidates, same shapes (zeros when done)."""
+OPTIONAL = (CAND_COLUMNS, NEXT_CAND_COLUMNS)
 
 Columns = dict[str, torch.Tensor]
 T = TypeVar("T")
 
 
-def to_batch(raw: Columns) -> dict[str, torch.Tensor]:
-    """Petastorm's flat columns -> the learner's batch contract (model/enhanced_rl.py)."""
+def to_batch(raw: Columns, candidates: int | None = None) -> dict[str, torch.Tensor]:
+    """Petastorm's flat columns -> the learner's batch contract (model/enhanced_rl.py), plus
+    `cand_state` [B,K,D], `cand_center` [B,K,A], `cand_mask` [B,K] and the `next_cand_*`
+    ones when `raw` has them. K is the mask's width; `candidates`, when given, must match."""
     b = raw["done"].shape[0]
     batch = {
         "pair_state": raw["pair_state"].reshape(b, L, D),
@@ -71,6 +82,15 @@ def to_batch(raw: Columns) -> dict[str, torch.Tensor]:
         "next_mask": raw["next_mask"].reshape(b, L),
         "done": raw["done"].reshape(b),
     }
+    for state, center, mask in OPTIONAL:
+        if mask not in raw:
+            continue
+        k = raw[mask].reshape(b, -1).shape[1]
+        if candidates is not None and k != candidates:
+            raise ValueError(f"{mask} has {k} candidate slots, expected {candidates}")
+        batch[state] = raw[state].reshape(b, k, D)
+        batch[center] = raw[center].reshape(b, k, A)
+        batch[mask] = raw[mask].reshape(b, k)
     return {k: v.float() for k, v in batch.items()}
 
 
@@ -190,6 +210,62 @@ def row_group_count(url: str) -> int:
     return meta.num_row_groups
 
 
+def candidate_slots(url: str) -> dict[str, int | None]:
+    """For each optional column group (its mask's name): K, the candidate slots of this
+    file's rows, from the Parquet footer (values of the mask column / rows), or None when
+    the file lacks the group or holds it NULL. Refuses a file whose row groups differ."""
+    fs, path = pyarrow.fs.FileSystem.from_uri(url)
+    with fs.open_input_file(path) as f:
+        meta = pq.ParquetFile(f).metadata
+    # top-level column -> its leaf (a list<float> column has one: `name.list.element`)
+    leaves = {meta.schema.column(j).path.split(".")[0]: j for j in range(meta.num_columns)}
+    out: dict[str, int | None] = {}
+    for group in OPTIONAL:
+        mask = group[-1]
+        if any(c not in leaves for c in group):
+            out[mask] = None
+            continue
+        widths = set()
+        for i in range(meta.num_row_groups):
+            rg = meta.row_group(i)
+            stats = rg.column(leaves[mask]).statistics
+            if stats is None:
+                raise ValueError(f"{url}: no statistics for {mask}: cannot tell K")
+            widths.add(stats.num_values // max(rg.num_rows, 1)
+                       if stats.num_values % max(rg.num_rows, 1) == 0 else -1)
+        if -1 in widths or len(widths) > 1:
+            raise ValueError(f"{url}: rows of {mask} differ in length or are partly NULL")
+        k = widths.pop() if widths else 0
+        out[mask] = k or None
+    return out
+
+
+def read_columns(urls: list[str], candidates: int | None = None
+                 ) -> tuple[tuple[str, ...], int | None]:
+    """(the columns to read, K): COLUMNS plus each candidate group that every file holds
+    with values, all with the same K (`candidates` when given). A group that only some
+    files hold is left out, with a warning (the learner's batch check names what it lacks)."""
+    per_file = [candidate_slots(u) for u in urls]
+    columns, ks = list(COLUMNS), set[int]()
+    for group in OPTIONAL:
+        mask = group[-1]
+        found = [f[mask] for f in per_file]
+        if not found or all(k is None for k in found):
+            continue
+        if any(k is None for k in found):
+            log.warning("%d of %d files lack %s: not read", sum(k is None for k in found),
+                        len(found), ", ".join(group))
+            continue
+        columns.extend(group)
+        ks.update(k for k in found if k is not None)
+    if len(ks) > 1:
+        raise ValueError(f"the files hold different candidate slot counts K: {sorted(ks)}")
+    k = ks.pop() if ks else None
+    if candidates is not None and k is not None and k != candidates:
+        raise ValueError(f"the files hold K = {k} candidate slots, expected {candidates}")
+    return tuple(columns), k
+
+
 @dataclass
 class EnhancedStateLoader:
     """Epochs of request-list batches from the files of one pinned snapshot."""
@@ -205,10 +281,14 @@ class EnhancedStateLoader:
     """Capacity of the cross-row-group shuffling buffer, in batches."""
     prefetch_chunks: int = 1
     """Decoded row groups a background thread keeps ready (0: decode on demand)."""
+    candidates: int | None = None
+    """K the files' candidate columns must have (None: whatever they hold)."""
     epoch_rows: int | None = field(default=None, init=False)
     """Rows a full epoch has: the snapshot's, or (sharded) this shard's first epoch's."""
     last_epoch_rows: int | None = field(default=None, init=False)
     _row_groups: int | None = field(default=None, init=False, repr=False)
+    _columns: tuple[tuple[str, ...], int | None] | None = field(default=None, init=False,
+                                                                repr=False)
 
     def _urls(self) -> list[str]:
         """file:///abs URLs for local files (Spark's `inputFiles` gives 'file:/abs')."""
@@ -224,6 +304,18 @@ class EnhancedStateLoader:
                 raise ValueError(f"shard {shard} of {count} has no row group ({total} in all)")
         return self._row_groups
 
+    def columns(self) -> tuple[str, ...]:
+        """The columns read: COLUMNS and the candidate groups the files hold."""
+        if self._columns is None:
+            self._columns = read_columns(self._urls(), self.candidates)
+        return self._columns[0]
+
+    def candidate_slots(self) -> int | None:
+        """K of the candidate columns read, None when there are none."""
+        self.columns()
+        assert self._columns is not None
+        return self._columns[1]
+
     def epoch_seed(self, epoch: int) -> int:
         """Seed of one epoch's order; never 0 (Petastorm reads seed 0 as 'not seeded')."""
         return (self.seed * 1000003 + epoch) % (2**31 - 1) + 1
@@ -231,21 +323,22 @@ class EnhancedStateLoader:
     def _chunks(self, epoch: int) -> Iterator[Columns]:
         # petastorm's Reader.stop() prints a line on stdout: keep the trainer's stdout clean
         n = self.shard_row_groups()
+        columns = self.columns()
         with contextlib.redirect_stdout(io.StringIO()), make_batch_reader(
-                self._urls(), schema_fields=list(COLUMNS), num_epochs=None,
+                self._urls(), schema_fields=list(columns), num_epochs=None,
                 workers_count=1, seed=self.epoch_seed(epoch),
                 shuffle_row_groups=True, shuffle_rows=True,
                 cur_shard=self.cur_shard, shard_count=self.shard_count) as reader:
             for _, rows in zip(range(n), reader):
                 yield {name: torch.from_numpy(_writable(getattr(rows, name)))
-                       for name in COLUMNS}
+                       for name in columns}
 
     def _read_epoch(self, epoch: int) -> Iterator[dict[str, torch.Tensor]]:
         gen = torch.Generator().manual_seed(self.epoch_seed(epoch))
         chunks = prefetched(self._chunks(epoch), self.prefetch_chunks)
         for raw in shuffled_batches(chunks, self.batch_size,
                                     self.shuffle_buffer_batches * self.batch_size, gen):
-            yield to_batch(raw)
+            yield to_batch(raw, self.candidate_slots())
 
     def epoch(self, epoch: int, skip: int = 0) -> Iterator[dict[str, torch.Tensor]]:
         """Yield the batches of one epoch after its first `skip` (which are still read, so

@@ -9,6 +9,7 @@ import pytest
 from core import schema as S
 
 L, D, A = S.LIST_LEN, S.PAIR_STATE_DIM, S.ACTION_DIM
+K = 10  # data.candidates of the test profile
 
 
 def _lists(spark, ds, n, marker):
@@ -28,7 +29,12 @@ def _lists(spark, ds, n, marker):
         F.array_repeat(F.lit(marker).cast("float"), L).alias("reward_watch"),
         z(L).alias("reward_other"), z(L).alias("valid"), z(L * D).alias("next_pair_state"),
         z(L * A).alias("next_box_center"), z(L).alias("next_mask"),
-        F.lit(1.0).cast("float").alias("done"))
+        F.lit(1.0).cast("float").alias("done"),
+        F.concat(F.array(F.col("id").cast("float")), z(K * D - 1)).alias("cand_state"),
+        z(K * A).alias("cand_center"),
+        F.concat(F.array_repeat(F.lit(1.0).cast("float"), L), z(K - L)).alias("cand_mask"),
+        *[F.lit(None).cast("array<float>").alias(c)  # data.next_candidates off
+          for c in ("next_cand_state", "next_cand_center", "next_cand_mask")])
 
 
 @pytest.mark.spark
@@ -69,9 +75,53 @@ def test_loader_batches_match_the_learner_contract(spark, cfg):
     assert shapes == {
         "pair_state": (16, L, D), "action": (16, L, A), "box_center": (16, L, A),
         "mask": (16, L), "reward": (16, 2, L), "next_pair_state": (16, L, D),
-        "next_box_center": (16, L, A), "next_mask": (16, L), "done": (16,)}
+        "next_box_center": (16, L, A), "next_mask": (16, L), "done": (16,),
+        "cand_state": (16, K, D), "cand_center": (16, K, A), "cand_mask": (16, K)}
     assert all(str(v.dtype) == "torch.float32" for v in batch.values())
     assert np.isfinite(batch["pair_state"].numpy()).all()
+    # the row's candidate slots come with the row (its id in the first value of both)
+    assert (batch["cand_state"][:, 0, 0] == batch["pair_state"][:, 0, 0]).all()
+    assert (batch["cand_mask"].sum(1) == L).all()
+
+
+def test_loader_reads_the_candidates_the_files_hold(tmp_path):
+    """cand_* (and next_cand_*) are read when every file holds them with values, K from the
+    files; files without them give the base contract; a mix leaves them out; a wrong K or
+    differing Ks are refused."""
+    from _snapshot_data import write_tiny_snapshot
+
+    from model.loader import EnhancedStateLoader, read_columns
+    from store.snapshot import Snapshot
+
+    def files(name: str, **kw) -> list[str]:
+        return Snapshot.load(write_tiny_snapshot(tmp_path / name, rows_per_file=64,
+                                                 row_group_rows=16, **kw)).files
+
+    both = files("both", candidates=12, next_candidates=True)
+    batches = list(EnhancedStateLoader(files=both, batch_size=16, seed=1).epoch(0))
+    assert sum(int(b["done"].shape[0]) for b in batches) == 128
+    b = {k: v.numpy() for k, v in batches[0].items()}
+    assert tuple(b["cand_state"].shape) == (16, 12, D)
+    assert tuple(b["cand_center"].shape) == (16, 12, A)
+    assert tuple(b["next_cand_state"].shape) == (16, 12, D)
+    assert tuple(b["next_cand_mask"].shape) == (16, 12)
+    # the first l slots are the exposed pairs, absent slots zero
+    assert np.array_equal(b["cand_state"][:, :L], b["pair_state"])
+    assert np.array_equal(b["cand_mask"][:, :L], b["mask"])
+    assert not b["cand_state"][b["cand_mask"] == 0].any()
+    assert not b["next_cand_mask"][b["done"] > 0].any()
+    cand_only = files("cand", candidates=12)
+    assert set(next(iter(EnhancedStateLoader(files=cand_only, batch_size=16).epoch(0)))
+               ) == set(b) - {"next_cand_state", "next_cand_center", "next_cand_mask"}
+    plain = files("plain")
+    assert "cand_state" not in next(iter(EnhancedStateLoader(files=plain,
+                                                             batch_size=16).epoch(0)))
+    assert read_columns(["file://" + f for f in plain + both])[1] is None  # a mix: left out
+    with pytest.raises(ValueError, match="expected 20"):
+        read_columns(["file://" + f for f in both], candidates=20)
+    other_k = files("k8", candidates=8)
+    with pytest.raises(ValueError, match="different candidate slot counts"):
+        read_columns(["file://" + f for f in both + other_k])
 
 
 def test_epoch_order_is_a_function_of_seed_epoch_and_shard(tmp_path):

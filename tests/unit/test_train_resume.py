@@ -181,3 +181,28 @@ def test_warm_start_takes_the_previous_networks(reference, snapshot_json, tmp_pa
             assert torch.equal(v, got[net][k]), (net, k)
     fresh = EnhancedRL(config().rl).actor.state_dict()
     assert any(not torch.equal(v, got["actor"][k]) for k, v in fresh.items())
+
+
+def test_batches_carry_the_candidates_the_snapshot_holds(tmp_path, monkeypatch):
+    """The trainer hands the learner the loader's cand_* and next_cand_* tensors as they are
+    (the learner decides whether to use them) and records K in meta.json."""
+    snap = Snapshot.load(write_tiny_snapshot(tmp_path / "snap", candidates=7,
+                                             next_candidates=True))
+    seen: list[dict[str, tuple[int, ...]]] = []
+    update = EnhancedRL.update
+
+    def spy(self, batch, diagnostics=True):
+        seen.append({k: tuple(v.shape) for k, v in batch.items()})
+        return update(self, batch, diagnostics)
+
+    monkeypatch.setattr(EnhancedRL, "update", spy)
+    out = tmp_path / "enhanced_rl-cand"
+    train(config("rl.steps=3"), DS, snap, {snap.table: snap.version}, out, progress=False)
+    b, d, a = seen[0]["pair_state"][0], seen[0]["pair_state"][2], seen[0]["action"][2]
+    assert len(seen) == 3
+    assert {k: seen[0][k] for k in ("cand_state", "cand_center", "cand_mask", "next_cand_state",
+                                    "next_cand_center", "next_cand_mask")} == {
+        "cand_state": (b, 7, d), "cand_center": (b, 7, a), "cand_mask": (b, 7),
+        "next_cand_state": (b, 7, d), "next_cand_center": (b, 7, a), "next_cand_mask": (b, 7)}
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["candidate_slots"] == 7 and "next_cand_mask" in meta["columns_read"]
