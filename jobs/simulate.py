@@ -5,7 +5,8 @@ fixed default weights when none is published, with box exploration around it. Li
 upstream log collector, it writes each bronze table's day into the landing zone
 (store/landing.py: Parquet, then a _MANIFEST.json of its files written last);
 `validate_logs` checks them and loads bronze. A rerun replaces the landed folders with the
-same rows.
+same rows. Every bronze table lands every day, raw_candidates included: with
+`sim.logged_candidates` = 0 its folder holds no row (and still its manifest).
 
     spark-submit jobs/simulate.py --ds 2026-01-01
 """
@@ -28,9 +29,15 @@ from store.tables import BRONZE, ensure_tables, qualified
 log = logging.getLogger("jobs.simulate")
 
 
-def to_spark(spark: SparkSession, pdf: pd.DataFrame, db: str, table: str) -> DataFrame:
-    """pandas -> Spark with the target table's exact schema (Arrow path)."""
+def to_spark(spark: SparkSession, pdf: pd.DataFrame | None, db: str, table: str
+             ) -> DataFrame:
+    """pandas -> Spark with the target table's exact schema (Arrow path; pandas nullable
+    integers such as raw_candidates.position, Int32 with NA, arrive as INT with NULLs).
+    None, a table the simulator did not log (raw_candidates when sim.logged_candidates is
+    0), gives an empty frame of that schema."""
     schema = spark.table(qualified(db, table)).schema
+    if pdf is None:
+        return spark.createDataFrame([], schema=schema)
     missing = [f.name for f in schema.fields if f.name not in pdf.columns]
     if missing:
         raise ValueError(f"simulator output for {table} lacks columns {missing}")
@@ -52,10 +59,11 @@ def run(spark: SparkSession, cfg: PipelineConfig, ds: str) -> dict[str, int]:
     counts = {}
     for table in BRONZE:
         pdf = getattr(logs, table)
+        rows = 0 if pdf is None else len(pdf)
         path = write_landing(to_spark(spark, pdf, db, table), cfg, table, ds,
-                             expected_rows=len(pdf))
-        counts[table] = len(pdf)
-        log.info("landed %d rows of %s at %s", len(pdf), table, path)
+                             expected_rows=rows)
+        counts[table] = rows
+        log.info("landed %d rows of %s at %s", rows, table, path)
     return counts
 
 
