@@ -23,8 +23,11 @@ from core.schema import (
 )
 
 N_OBJ = len(OBJECTIVES)
-_LO = np.array([POWER_RANGE[0]] * N_OBJ + [BIAS_RANGE[0]] * N_OBJ, dtype=np.float64)
-_HI = np.array([POWER_RANGE[1]] * N_OBJ + [BIAS_RANGE[1]] * N_OBJ, dtype=np.float64)
+ACTION_LOW = np.array([POWER_RANGE[0]] * N_OBJ + [BIAS_RANGE[0]] * N_OBJ, dtype=np.float64)
+"""Physical value of each action dim at normalised -1 (power_1..5, bias_1..5)."""
+ACTION_HIGH = np.array([POWER_RANGE[1]] * N_OBJ + [BIAS_RANGE[1]] * N_OBJ, dtype=np.float64)
+"""Physical value of each action dim at normalised +1."""
+_LO, _HI = ACTION_LOW, ACTION_HIGH
 
 
 def to_physical(action_norm: np.ndarray) -> np.ndarray:

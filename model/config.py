@@ -14,6 +14,8 @@ from core.settings import from_dict
 
 TD_MODES = ("list", "pair")
 ENSEMBLE_TARGETS = ("own", "redq_min")
+ACTOR_OBJECTIVES = ("exposed", "selection")
+TD_NEXT = ("logged_list", "selected_list")
 
 
 @dataclass
@@ -60,6 +62,20 @@ class EnhancedRLConfig:
     of a set bootstraps from the min over a random subset of that set's targets (REDQ)."""
     redq_subset: int = 2
     """Size of the random subset per set for ensemble_target = 'redq_min'."""
+    actor_objective: str = "exposed"
+    """'exposed': the paper's actor loss over the logged exposed pairs; 'selection': over
+    the request's logged candidates, each weighted by its soft top-l membership under the
+    actor's fused scores (docs/ALGORITHM.md section 9; needs the batch's cand_* tensors)."""
+    selection_temperature: float = 0.05
+    """T of the soft top-l membership, in log fused score units (smaller: closer to the
+    hard top-l, a gradient only near the margin)."""
+    selection_candidates: int = 20
+    """K: the first this many logged candidates of each request enter the selection (fewer
+    when the batch holds fewer)."""
+    td_next: str = "logged_list"
+    """'logged_list': the TD target bootstraps from the next request's exposed pairs (paper);
+    'selected_list': from the next request's candidates weighted by their soft top-l
+    membership under the target actor (needs the batch's next_cand_* tensors)."""
     steps: int = 2000
     """Gradient steps (calls of `update`) per training run."""
     seed: int = 0
@@ -86,6 +102,16 @@ class EnhancedRLConfig:
         if self.ensemble_target not in ENSEMBLE_TARGETS:
             raise ValueError(f"ensemble_target must be one of {ENSEMBLE_TARGETS}, "
                              f"got {self.ensemble_target!r}")
+        if self.actor_objective not in ACTOR_OBJECTIVES:
+            raise ValueError(f"actor_objective must be one of {ACTOR_OBJECTIVES}, "
+                             f"got {self.actor_objective!r}")
+        if self.td_next not in TD_NEXT:
+            raise ValueError(f"td_next must be one of {TD_NEXT}, got {self.td_next!r}")
+        if self.td_next == "selected_list" and self.td_mode != "list":
+            raise ValueError("td_next = 'selected_list' needs td_mode = 'list'")
+        if self.selection_temperature <= 0.0 or self.selection_candidates < 1:
+            raise ValueError(f"need selection_temperature > 0 and selection_candidates >= 1, "
+                             f"got {self.selection_temperature}, {self.selection_candidates}")
         if len(self.set_weights) != self.num_critic_sets:
             raise ValueError(f"set_weights needs one weight per critic set: "
                              f"{len(self.set_weights)} != {self.num_critic_sets}")

@@ -59,8 +59,12 @@ from model.losses import (
     actor_loss,
     box_penalty,
     critic_loss,
+    fused_log_score,
     list_td_target,
     pair_td_target,
+    redq_min,
+    selection_actor_loss,
+    soft_top_l,
     target_multiplier,
 )
 from model.networks import CriticEnsemble, PairActor
@@ -78,16 +82,37 @@ BATCH_SHAPES: dict[str, tuple[str, ...]] = {
     "done": ("B",),  # 1 if the session ended after request t
 }
 
+# The request's logged candidates (K slots in logged-score order, the exposed l first), read
+# by actor_objective = 'selection'; and the next request's, read by td_next = 'selected_list'.
+CAND_SHAPES: dict[str, tuple[str, ...]] = {
+    "cand_state": ("B", "K", "D"),
+    "cand_center": ("B", "K", "A"),
+    "cand_mask": ("B", "K"),  # 1 for a present candidate
+}
+NEXT_CAND_SHAPES: dict[str, tuple[str, ...]] = {
+    "next_cand_state": ("B", "K", "D"),
+    "next_cand_center": ("B", "K", "A"),
+    "next_cand_mask": ("B", "K"),  # all zeros when done
+}
+
 
 def check_batch(batch: dict[str, torch.Tensor], num_sets: int,
-                state_dim: int = S.PAIR_STATE_DIM, action_dim: int = S.ACTION_DIM
-                ) -> tuple[int, int]:
-    """Assert the batch contract (`BATCH_SHAPES`); return (B, L)."""
-    missing = set(BATCH_SHAPES) - set(batch)
+                state_dim: int = S.PAIR_STATE_DIM, action_dim: int = S.ACTION_DIM,
+                candidates: bool = False, next_candidates: bool = False) -> tuple[int, int]:
+    """Assert the batch contract (`BATCH_SHAPES`, and `CAND_SHAPES` / `NEXT_CAND_SHAPES`
+    when asked for); return (B, L)."""
+    shapes = dict(BATCH_SHAPES)
+    if candidates:
+        shapes.update(CAND_SHAPES)
+    if next_candidates:
+        shapes.update(NEXT_CAND_SHAPES)
+    missing = set(shapes) - set(batch)
     assert not missing, f"batch misses {sorted(missing)}"
     b, slots = batch["mask"].shape
-    dims = {"B": b, "L": slots, "D": state_dim, "A": action_dim, "S": num_sets}
-    for name, sym in BATCH_SHAPES.items():
+    k = batch["cand_mask"].shape[1] if candidates else (
+        batch["next_cand_mask"].shape[1] if next_candidates else 0)
+    dims = {"B": b, "L": slots, "K": k, "D": state_dim, "A": action_dim, "S": num_sets}
+    for name, sym in shapes.items():
         want = tuple(dims[x] for x in sym)
         assert tuple(batch[name].shape) == want, f"{name}: {tuple(batch[name].shape)} != {want}"
     return b, slots
@@ -131,7 +156,9 @@ class NonFiniteError(FloatingPointError):
 
 
 _SLOTS_OF = {"pair_state": "mask", "action": "mask", "box_center": "mask",
-             "next_pair_state": "next_mask", "next_box_center": "next_mask"}
+             "next_pair_state": "next_mask", "next_box_center": "next_mask",
+             "cand_state": "cand_mask", "cand_center": "cand_mask",
+             "next_cand_state": "next_cand_mask", "next_cand_center": "next_cand_mask"}
 
 
 def check_finite(batch: dict[str, torch.Tensor], step: int) -> None:
@@ -212,6 +239,8 @@ class EnhancedRL:
         """
         cfg = self.cfg
         n_sets, per_set = cfg.num_critic_sets, cfg.critics_per_set
+        if cfg.td_next == "selected_list":
+            return self._selected_list_target(batch, b)
         n = b * slots
         idx = _present_index(batch["next_mask"])  # [M']
         ns = batch["next_pair_state"].reshape(n, -1)[idx]  # [M', D]
@@ -229,6 +258,57 @@ class EnhancedRL:
             y = pair_td_target(batch["reward"], nq, nphi, batch["next_mask"], batch["done"],
                                cfg.gamma, redq_subsets=self._redq_subsets())
         return y, phi
+
+    def _candidates(self, batch: dict[str, torch.Tensor], prefix: str, actor: nn.Module,
+                    critic: nn.Module) -> dict[str, torch.Tensor]:
+        """The first `selection_candidates` slots of the batch's `{prefix}cand_*` through
+        `actor` and `critic`, scattered back to dense [.., B, K] tensors (absent slots 0):
+        state [B, K, D], mask [B, K], pi [B, K, A] (dense), q [S, m, B, K], score [B, K]
+        (fused log score of pi), penalty [B, K] (box penalty), phi [B, K]."""
+        cfg = self.cfg
+        k = min(cfg.selection_candidates, batch[f"{prefix}cand_mask"].shape[1])
+        state = batch[f"{prefix}cand_state"][:, :k]
+        center = batch[f"{prefix}cand_center"][:, :k]
+        mask = batch[f"{prefix}cand_mask"][:, :k]
+        b = mask.shape[0]
+        n = b * k
+        idx = _present_index(mask)
+        s = state.reshape(n, -1)[idx]  # [M, D]
+        c = center.reshape(n, -1)[idx]
+        pi = actor(s)  # [M, A]
+        q = critic(s, pi)  # [S, m, M]
+
+        def dense(x: torch.Tensor) -> torch.Tensor:  # [..., M] -> [..., B, K]
+            out = x.new_zeros(*x.shape[:-1], n).index_copy(-1, idx, x)
+            return out.view(*x.shape[:-1], b, k)
+
+        return {"mask": mask, "q": dense(q),
+                "score": dense(fused_log_score(s[:, S.PAIR_PRED], pi)),
+                "penalty": dense(box_penalty(pi, c, cfg.half_width, cfg.kappa_d)),
+                "phi": dense(target_multiplier(pi, c, cfg.half_width, cfg.kappa_phi))}
+
+    @torch.no_grad()
+    def _selected_list_target(self, batch: dict[str, torch.Tensor], b: int
+                              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """td_next = 'selected_list': bootstrap from the next request's candidates, each
+        weighted by its soft top-l membership under the TARGET actor's fused scores (l =
+        the next list's length), instead of from the pairs the behaviour policy exposed:
+
+            Y_ij(t) = sum_{k in t} r^(i)_tk
+                      + gamma (1 - done_t) sum_{j in cand(t+1)} p'_j phi_j Q'_ij(s_j, mu'(s_j))
+        -> (target [S, m, B], phi of the present next candidates)"""
+        cfg = self.cfg
+        nxt = self._candidates(batch, "next_", self.actor_target, self.critic_target)
+        n_list = batch["next_mask"].sum(-1)  # [B]
+        p = soft_top_l(nxt["score"], nxt["mask"], n_list, cfg.selection_temperature)
+        v_next = (nxt["q"] * (p * nxt["phi"])).sum(-1)  # [S, m, B]
+        subsets = self._redq_subsets()
+        if subsets is not None:
+            v_next = redq_min(v_next, subsets)
+        r = torch.where(batch["mask"].unsqueeze(1) > 0, batch["reward"],
+                        torch.zeros_like(batch["reward"])).sum(-1)  # [B, S]
+        y = r.T.unsqueeze(1) + cfg.gamma * (1.0 - batch["done"]) * v_next
+        return y, nxt["phi"][nxt["mask"] > 0]
 
     def _critic_q(self, batch: dict[str, torch.Tensor], b: int, slots: int) -> torch.Tensor:
         """Current critics at the logged (s_tk, a_tk), absent slots 0. -> [S, m, B, L]"""
@@ -271,6 +351,8 @@ class EnhancedRL:
     def _actor_step(self, batch: dict[str, torch.Tensor], b: int, slots: int
                     ) -> dict[str, float]:
         cfg = self.cfg
+        if cfg.actor_objective == "selection":
+            return self._selection_actor_step(batch)
         idx = _present_index(batch["mask"])
         if idx.numel() == 0:  # no exposed pair: a mean over nothing would be NaN
             if self.grad_sync is not None:  # the other ranks step: join with a zero gradient
@@ -295,6 +377,42 @@ class EnhancedRL:
             "q/pi_mean": float(q_pi.detach().mean()),
             "charts/in_box_frac": float((penalty.detach() == 0).float().mean()),
         })
+        return metrics
+
+    def _selection_actor_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """actor_objective = 'selection' (docs/ALGORITHM.md section 9): the actor acts on
+        the request's logged candidates; each candidate's Q and ensemble std count with its
+        soft top-l membership p_j of the fused scores under those actions (l = the logged
+        list's length), the box penalty over every candidate (`selection_actor_loss`)."""
+        cfg = self.cfg
+        with frozen(self.critic):
+            c = self._candidates(batch, "", self.actor, self.critic)
+        n_list = torch.minimum(batch["mask"].sum(-1), c["mask"].sum(-1))  # [B]
+        if float(n_list.sum()) == 0:  # no candidates: nothing to select from
+            if self.grad_sync is not None:
+                self.actor_opt.zero_grad(set_to_none=True)
+                self._step_actor()
+            return {}
+        p = soft_top_l(c["score"], c["mask"], n_list, cfg.selection_temperature)
+        parts = selection_actor_loss(c["q"], c["penalty"], p, c["mask"], n_list,
+                                     self.set_weights, cfg.eta, cfg.lam)
+        self.actor_opt.zero_grad(set_to_none=True)
+        parts.total.backward()
+        metrics = self._step_actor()
+        with torch.no_grad():
+            slot = torch.arange(p.shape[1], device=p.device)
+            logged = (slot[None, :] < n_list[:, None]).to(p)  # the logged list: first l slots
+            present = c["mask"] > 0
+            metrics.update({
+                "losses/actor": float(parts.total.detach()),
+                "losses/actor_q": float(parts.q_term.detach()),
+                "losses/box_penalty": float(parts.box_term.detach()),
+                "losses/ensemble_std": float(parts.std_term.detach()),
+                "q/pi_mean": float(c["q"].mean((0, 1))[present].mean()),
+                "charts/in_box_frac": float((c["penalty"][present] == 0).float().mean()),
+                # expected number of logged-list slots the actor's scores would swap out
+                "charts/selection_swaps": float(((1.0 - p) * logged).sum(-1).mean()),
+            })
         return metrics
 
     def _step_actor(self) -> dict[str, float]:
@@ -346,7 +464,9 @@ class EnhancedRL:
         """
         batch = {k: v.to(self.device, dtype=torch.float32, non_blocking=True)
                  for k, v in batch.items()}
-        b, slots = check_batch(batch, self.cfg.num_critic_sets, state_dim=self.state_dim)
+        b, slots = check_batch(batch, self.cfg.num_critic_sets, state_dim=self.state_dim,
+                               candidates=self.cfg.actor_objective == "selection",
+                               next_candidates=self.cfg.td_next == "selected_list")
         check_finite(batch, self.step)
         self.actor.train()
         self.critic.train()

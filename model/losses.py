@@ -8,9 +8,13 @@ Masked (absent) slots never contribute, whatever value their Q or reward holds.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
+
+from core.fusion import ACTION_HIGH, ACTION_LOW, N_OBJ
+from core.schema import OBJECTIVE_HEADS
 
 
 # --- the box (docs/ALGORITHM.md section 4) -----------------------------------------------------
@@ -47,7 +51,7 @@ def _check_target_inputs(reward: torch.Tensor, next_q: torch.Tensor, next_phi: t
     assert done.shape == (b,), done.shape
 
 
-def _redq_min(value: torch.Tensor, subsets: torch.Tensor) -> torch.Tensor:
+def redq_min(value: torch.Tensor, subsets: torch.Tensor) -> torch.Tensor:
     """REDQ: every critic of set i takes min_{j' in subsets[i]} value[i, j'].
 
     value [S, m, ...], subsets [S, k] (indices into m) -> [S, m, ...].
@@ -90,7 +94,7 @@ def list_td_target(reward: torch.Tensor, mask: torch.Tensor, next_q: torch.Tenso
     r = torch.where(mask.unsqueeze(1) > 0, reward, torch.zeros_like(reward)).sum(-1)  # [B, S]
     v_next = next_list_value(next_q, next_phi, next_mask)  # [S, m, B]
     if redq_subsets is not None:
-        v_next = _redq_min(v_next, redq_subsets)
+        v_next = redq_min(v_next, redq_subsets)
     y = r.T.unsqueeze(1) + gamma * (1.0 - done) * v_next  # [S, 1, B] + [S, m, B]
     assert y.shape == next_q.shape[:3], y.shape
     return y
@@ -112,7 +116,7 @@ def pair_td_target(reward: torch.Tensor, next_q: torch.Tensor, next_phi: torch.T
     n_next = next_mask.sum(-1).clamp(min=1.0)  # [B]
     v_next = next_list_value(next_q, next_phi, next_mask) / n_next  # [S, m, B]
     if redq_subsets is not None:
-        v_next = _redq_min(v_next, redq_subsets)
+        v_next = redq_min(v_next, redq_subsets)
     boot = (gamma * (1.0 - done) * v_next).unsqueeze(-1)  # [S, m, B, 1]
     y = reward.permute(1, 0, 2).unsqueeze(1) + boot  # [S, 1, B, L] + [S, m, B, 1]
     assert y.shape == next_q.shape, y.shape
@@ -179,3 +183,102 @@ def actor_loss(q_pi: torch.Tensor, penalty_d: torch.Tensor, set_weights: torch.T
     box_term = eta * penalty_d  # [M]
     return ActorLoss(total=(q_term + box_term + std_term).mean(), q_term=q_term.mean(),
                      box_term=box_term.mean(), std_term=std_term.mean())
+
+
+# --- selection (docs/ALGORITHM.md section 9) ------------------------------------------------
+def fused_log_score(preds: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+    """core.fusion.log_fused_score in torch, differentiable in the action:
+
+        log score = sum_i power_i log(obj_i + bias_i),   (power, bias) = to_physical(action)
+
+    preds [..., NUM_HEADS], action [..., A] in normalised units (clamped to [-1, 1]) -> [...].
+    """
+    lo = torch.as_tensor(ACTION_LOW, dtype=action.dtype, device=action.device)
+    hi = torch.as_tensor(ACTION_HIGH, dtype=action.dtype, device=action.device)
+    phys = lo + (action.clamp(-1.0, 1.0) + 1.0) * 0.5 * (hi - lo)
+    power, bias = phys[..., :N_OBJ], phys[..., N_OBJ:]
+    obj = preds[..., list(OBJECTIVE_HEADS)].to(action.dtype)
+    obj = torch.cat([obj[..., :-1], 1.0 - obj[..., -1:]], -1).clamp(0.0, 1.0)  # noskip
+    return (power * torch.log(obj + bias)).sum(-1)
+
+
+def soft_top_l(score: torch.Tensor, mask: torch.Tensor, n_select: torch.Tensor,
+               temperature: float, iters: int = 60) -> torch.Tensor:
+    """Smoothed membership of the top l: p_j = sigmoid((z_j - t) / T) over the present
+    candidates of each row, with the threshold t such that sum_j p_j = l.
+
+    t is found by bisection (no graph); its gradient is the implicit one,
+
+        dt/dz_j = g_j = p_j (1 - p_j) / sum_k p_k (1 - p_k),
+
+    attached as t + sum_j g_j (z_j - stop_grad(z_j)), so that sum_j p_j stays l under any
+    change of the scores: raising one candidate's score raises its p and lowers the others'
+    in proportion to how close they sit to the margin. As T -> 0, p -> the hard top-l.
+
+    score [B, K], mask [B, K] (1 present), n_select [B] (l <= present count; larger is
+    clamped) -> p [B, K], 0 on absent slots.
+    """
+    assert score.shape == mask.shape and n_select.shape == score.shape[:1], (
+        score.shape, mask.shape, n_select.shape)
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    present = mask > 0
+    n_present = present.sum(-1)
+    l_sel = torch.minimum(n_select.to(score.dtype), n_present.to(score.dtype))  # [B]
+    z = score.detach()
+    with torch.no_grad():
+        inf = torch.full_like(z, math.inf)
+        lo = torch.where(present, z, inf).amin(-1) - 40.0 * temperature  # sum p ~ n >= l
+        hi = torch.where(present, z, -inf).amax(-1) + 40.0 * temperature  # sum p ~ 0 <= l
+        empty = n_present == 0
+        lo, hi = torch.where(empty, 0.0, lo), torch.where(empty, 0.0, hi)
+        zs = torch.where(present, z, torch.zeros_like(z))
+        for _ in range(iters):
+            mid = 0.5 * (lo + hi)
+            total = torch.where(present, torch.sigmoid((zs - mid[:, None]) / temperature),
+                                torch.zeros_like(z)).sum(-1)
+            up = total > l_sel
+            lo, hi = torch.where(up, mid, lo), torch.where(up, hi, mid)
+        t = 0.5 * (lo + hi)
+        p0 = torch.where(present, torch.sigmoid((zs - t[:, None]) / temperature),
+                         torch.zeros_like(z))
+        w = p0 * (1.0 - p0)
+        g = w / w.sum(-1, keepdim=True).clamp_min(1e-30)  # [B, K]
+    zg = torch.where(present, score, torch.zeros_like(score))
+    t_graph = t + (g * (zg - zs)).sum(-1)  # value t, gradient the implicit dt/dz
+    p = torch.sigmoid((zg - t_graph[:, None]) / temperature)
+    return torch.where(present, p, torch.zeros_like(p))
+
+
+def selection_actor_loss(q_pi: torch.Tensor, penalty_d: torch.Tensor, weight: torch.Tensor,
+                         box_weight: torch.Tensor, n_list: torch.Tensor,
+                         set_weights: torch.Tensor, eta: float, lam: float) -> ActorLoss:
+    """The actor loss over a request's K candidates, each weighted by its (soft) membership
+    of the shown list:
+
+        L = sum_{t,j} weight_tj [ -sum_i w_i Qbar_i(s_tj, mu(s_tj))
+                                  + lambda sum_i w_i sigma_i(s_tj, mu(s_tj)) ] / sum_t l_t
+            + eta sum_{t,j} box_weight_tj d(mu(s_tj); B_tj) / sum_{t,j} box_weight_tj
+
+    With weight = box_weight = the logged exposure (1 on the l shown, 0 elsewhere) it is
+    `actor_loss` over the exposed pairs exactly (the paper's loss). With weight = p of
+    `soft_top_l` over the fused scores of the actor's actions (the selection-aware
+    objective), the gradient of a candidate's action also moves its membership: up when its
+    Q exceeds the membership-weighted Q of the candidates at the margin, down when below.
+
+    q_pi [S, m, B, K], penalty_d / weight / box_weight [B, K], n_list [B] (l_t),
+    set_weights [S]. Absent slots must carry weight 0 and finite values.
+    """
+    s = q_pi.shape[0]
+    assert q_pi.dim() == 4 and q_pi.shape[2:] == weight.shape == penalty_d.shape \
+        == box_weight.shape, (q_pi.shape, weight.shape, penalty_d.shape, box_weight.shape)
+    w = set_weights.view(s, 1, 1).to(q_pi)  # [S, 1, 1]
+    q_term = -(w * q_pi.mean(1)).sum(0)  # [B, K]
+    sigma = q_pi.var(1, unbiased=False).clamp_min(1e-12).sqrt()  # [S, B, K]
+    std_term = lam * (w * sigma).sum(0)  # [B, K]
+    denom = n_list.sum().clamp_min(1.0)
+    q_mean = (weight * q_term).sum() / denom
+    std_mean = (weight * std_term).sum() / denom
+    box_mean = eta * (box_weight * penalty_d).sum() / box_weight.sum().clamp_min(1.0)
+    return ActorLoss(total=q_mean + box_mean + std_mean, q_term=q_mean, box_term=box_mean,
+                     std_term=std_mean)

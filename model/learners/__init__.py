@@ -5,6 +5,8 @@
     batchrl_mtf   BatchRL-MTF: user-level BCQ                         (level user)
     unified_rl    UnifiedRL: user-level actor-critic with box penalty (level user)
     enhanced_rl   EnhancedRL: pair-level, model/enhanced_rl.py        (level pair)
+    enhanced_rl_selection   EnhancedRL with the selection-aware actor objective
+                  (actor_objective = 'selection', docs/ALGORITHM.md section 9) (level pair)
 
 They share the in-memory data (model/learners/data.py), the networks and losses of model/,
 and return a sim Policy, so one evaluation path scores them all (mtf/experiment/).
@@ -25,17 +27,25 @@ from model.learners.enhanced import EnhancedRLLearner
 from model.learners.fixed import FixedConfig, FixedLearner
 from model.learners.unified_rl import UnifiedRLLearner
 
-__all__ = ["LEARNERS", "CONFIGS", "FitContext", "Fitted", "Learner", "TrainData",
-           "build_learner", "learner_config"]
+__all__ = ["LEARNERS", "CONFIGS", "DEFAULTS", "RL_BASED", "FitContext", "Fitted", "Learner",
+           "TrainData", "build_learner", "learner_config"]
 
 LEARNERS: dict[str, type] = {
     "fixed": FixedLearner, "cem": CEMLearner, "batchrl_mtf": BatchRLMTFLearner,
-    "unified_rl": UnifiedRLLearner, "enhanced_rl": EnhancedRLLearner}
+    "unified_rl": UnifiedRLLearner, "enhanced_rl": EnhancedRLLearner,
+    "enhanced_rl_selection": EnhancedRLLearner}
 """Registry name -> learner class (constructor takes its config)."""
 CONFIGS: dict[str, type] = {
     "fixed": FixedConfig, "cem": CEMConfig, "batchrl_mtf": BatchRLMTFConfig,
-    "unified_rl": EnhancedRLConfig, "enhanced_rl": EnhancedRLConfig}
+    "unified_rl": EnhancedRLConfig, "enhanced_rl": EnhancedRLConfig,
+    "enhanced_rl_selection": EnhancedRLConfig}
 """Registry name -> config dataclass (UnifiedRL reuses EnhancedRLConfig's fields)."""
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "enhanced_rl": {"actor_objective": "exposed"},
+    "enhanced_rl_selection": {"actor_objective": "selection"}}
+"""Registry name -> the config values that define the method (over `base`, under `params`)."""
+RL_BASED = ("unified_rl", "enhanced_rl", "enhanced_rl_selection")
+"""Learners whose config starts from the profile's `rl` section."""
 
 
 def learner_config(name: str, params: dict[str, Any] | None = None,
@@ -45,7 +55,8 @@ def learner_config(name: str, params: dict[str, Any] | None = None,
     if name not in CONFIGS:
         raise KeyError(f"unknown learner {name!r}; known: {', '.join(LEARNERS)}")
     values = dataclasses.asdict(base) if base is not None else {}
-    return from_dict(CONFIGS[name], {**values, **(params or {})}, where=f"{name}.")
+    return from_dict(CONFIGS[name], {**values, **DEFAULTS.get(name, {}), **(params or {})},
+                     where=f"{name}.")
 
 
 def build_learner(name: str, params: dict[str, Any] | None = None,

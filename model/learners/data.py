@@ -44,6 +44,11 @@ class TrainData:
     next_idx: np.ndarray  # [n] int64 row of request t+1 of the same session, -1 if done
     half_width: float
     """h of the logged boxes (one per data set; the simulator's explore_half_width)."""
+    cand_state: np.ndarray | None = None
+    """[n, K, D] pair states of the request's logged candidates (logged-score order, the
+    exposed l first); None when the logs hold no candidates."""
+    cand_center: np.ndarray | None = None  # [n, K, A] their box centres
+    cand_mask: np.ndarray | None = None  # [n, K] 1 for a present candidate
 
     def __len__(self) -> int:
         return len(self.session)
@@ -87,6 +92,20 @@ class TrainData:
         same_next = np.r_[session[1:] == session[:-1], False]
         next_idx = np.where(same_next & ~leave, np.arange(n) + 1, -1).astype(np.int64)
         hw = req["explore_half_width"].to_numpy()
+        cand: dict[str, np.ndarray] = {}
+        if logs.raw_candidates is not None and len(logs.raw_candidates):
+            cnd, cst = logs.raw_candidates, logs.cand_states
+            if cst is None:
+                raise ValueError("simulate the day with return_states=True")
+            k = len(cnd) // max(n, 1)
+            rid_c = np.repeat(req["request_id"].to_numpy(), k)
+            if not (len(cnd) == n * k and (cnd["request_id"].to_numpy() == rid_c).all()
+                    and (cnd["cand_index"].to_numpy() == np.tile(np.arange(k), n)).all()
+                    and (cst["request_id"].to_numpy() == rid_c).all()):
+                raise ValueError("candidates are not K per request in (request, index) order")
+            cand = {"cand_state": stack(cst["pair_state"], (k, D)),
+                    "cand_center": stack(cnd["mu_bp"], (k, A)),
+                    "cand_mask": np.ones((n, k), np.float32)}
         return cls(
             session=session, user_id=req["user_id"].to_numpy().astype(np.int64),
             request_index=ridx, user_state=stack(logs.user_states["user_state"], (DU,)),
@@ -97,7 +116,7 @@ class TrainData:
             mask=np.ones((n, L), np.float32),
             reward=np.stack([r_watch, r_other], 1).astype(np.float32),
             valid=f("valid").astype(np.float32), next_idx=next_idx,
-            half_width=float(hw[0]) if n else 0.0)
+            half_width=float(hw[0]) if n else 0.0, **cand)
 
     @classmethod
     def concat(cls, parts: Sequence[TrainData]) -> TrainData:
@@ -110,6 +129,13 @@ class TrainData:
         offs = np.cumsum([0] + [len(p) for p in parts])[:-1]
         s_offs = np.cumsum([0] + [int(p.session.max()) + 1 if len(p) else 0 for p in parts])
         cat = lambda name: np.concatenate([getattr(p, name) for p in parts])  # noqa: E731
+        with_cand = [p.cand_mask is not None for p in parts]
+        if any(with_cand) and not all(with_cand):
+            raise ValueError("some parts have logged candidates and some not")
+        if len({p.cand_mask.shape[1] for p in parts if p.cand_mask is not None}) > 1:
+            raise ValueError("parts have different candidate counts K")
+        cand = ({n: cat(n) for n in ("cand_state", "cand_center", "cand_mask")}
+                if all(with_cand) else {})
         return cls(
             session=np.concatenate([p.session + s for p, s in zip(parts, s_offs)]),
             user_id=cat("user_id"), request_index=cat("request_index"),
@@ -119,7 +145,7 @@ class TrainData:
             valid=cat("valid"),
             next_idx=np.concatenate([np.where(p.next_idx >= 0, p.next_idx + o, -1)
                                      for p, o in zip(parts, offs)]),
-            half_width=widths.pop() if widths else parts[0].half_width)
+            half_width=widths.pop() if widths else parts[0].half_width, **cand)
 
     # --- minibatches --------------------------------------------------------------------
     def _next(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -128,11 +154,26 @@ class TrainData:
         has = nxt >= 0
         return np.where(has, nxt, idx), has.astype(np.float32)
 
-    def pair_batch(self, idx: np.ndarray) -> dict[str, torch.Tensor]:
-        """EnhancedRL's batch contract (model/enhanced_rl.py BATCH_SHAPES) for rows idx."""
+    def pair_batch(self, idx: np.ndarray, candidates: bool = False,
+                   next_candidates: bool = False) -> dict[str, torch.Tensor]:
+        """EnhancedRL's batch contract (model/enhanced_rl.py BATCH_SHAPES) for rows idx,
+        with the request's (CAND_SHAPES) and the next request's (NEXT_CAND_SHAPES) logged
+        candidates when asked for."""
         nxt, has = self._next(idx)
         t = torch.from_numpy
-        return {
+        extra: dict[str, torch.Tensor] = {}
+        if candidates or next_candidates:
+            if self.cand_state is None or self.cand_center is None or self.cand_mask is None:
+                raise ValueError("the data holds no logged candidates (raw_candidates)")
+            if candidates:
+                extra.update(cand_state=t(self.cand_state[idx]),
+                             cand_center=t(self.cand_center[idx]),
+                             cand_mask=t(self.cand_mask[idx]))
+            if next_candidates:
+                extra.update(next_cand_state=t(self.cand_state[nxt]),
+                             next_cand_center=t(self.cand_center[nxt]),
+                             next_cand_mask=t(self.cand_mask[nxt] * has[:, None]))
+        return extra | {
             "pair_state": t(self.pair_state[idx]), "action": t(self.action[idx]),
             "box_center": t(self.box_center[idx]), "mask": t(self.mask[idx]),
             "reward": t(self.reward[idx]), "next_pair_state": t(self.pair_state[nxt]),

@@ -23,6 +23,8 @@ class EnhancedRLLearner:
 
     def __init__(self, cfg: EnhancedRLConfig | None = None):
         self.cfg = cfg or EnhancedRLConfig()
+        if self.cfg.actor_objective == "selection":
+            self.name = "enhanced_rl_selection"
         self.learner = EnhancedRL(self.cfg)
 
     def fit(self, data: TrainData, ctx: FitContext) -> Fitted:
@@ -30,7 +32,9 @@ class EnhancedRLLearner:
         t0 = time.perf_counter()
         history: dict[str, list[float]] = {}
         for idx in minibatches(len(data), self.cfg.batch_size, self.cfg.steps, self.cfg.seed):
-            record(history, self.learner.update(data.pair_batch(idx)))
+            record(history, self.learner.update(data.pair_batch(
+                idx, candidates=self.cfg.actor_objective == "selection",
+                next_candidates=self.cfg.td_next == "selected_list")))
         learner = self.learner
         policy = CallablePolicy(lambda u, p: learner.act(p), "pair",
                                 f"{ctx.version}-{self.name}")
