@@ -19,9 +19,20 @@ is then left as it was:
 * `no_requests`: no request of the day is left.
 
 Soft rules (`RULES`) quarantine rows. Then the cascade: the list-level TD error links
-consecutive requests of a session, so a session with any quarantined request, exposure or
-feedback row is quarantined whole (its other rows with rule `session_quarantined`); exact
-duplicate rows (`duplicate_row`, the first copy is kept) do not poison their session.
+consecutive requests of a session, so a session with any quarantined request, exposure,
+feedback or candidate row is quarantined whole (its other rows with rule
+`session_quarantined`): the learner reads the candidates of every request of a session
+(the selection of each list and its TD target), so a session with a bad candidate row is
+no more usable than one with a bad exposure. Exact duplicate rows (`duplicate_row`, the
+first copy is kept) do not poison their session.
+
+raw_candidates is checked against the other tables: each candidate belongs to a known
+request (`orphan_candidate`) and item, its action lies inside the request's exploration
+box (`outside_box`), and per request the exposed candidates are exactly the landed
+exposures, at their positions, and the top l by logged score (`exposure_mismatch`). A day
+without any candidate row (the simulator's `sim.logged_candidates` = 0) is valid; on a
+day with candidate rows, a request without any is quarantined (`no_candidates`, like
+`no_exposures`).
 
 Counts reconcile: for every table, landed = accepted (bronze) + quarantined, recorded in
 `dq_metrics` (rule `_all`) beside one row per rule. The counts are taken from the annotated
@@ -29,7 +40,7 @@ rows before anything is written and each write is checked against the rows its p
 holds afterwards (never against a table's latest commit, which may be another day's). The
 order: an empty day fails (`no_requests`) before any write; then quarantine and dq_metrics;
 then the hard rules (`too_many_quarantined`, `no_requests` when no request is left), so a
-refused day leaves bronze as it was; then the five bronze partitions. Every write replaces
+refused day leaves bronze as it was; then the six bronze partitions. Every write replaces
 the day's partition in one Delta commit, and nothing here reads a clock: a rerun with the
 same run id writes the same tables (a run killed between two bronze writes is completed by
 its rerun).
@@ -65,7 +76,14 @@ KEYS: dict[str, tuple[str, ...]] = {
     "raw_requests": ("request_id",),
     "raw_exposures": ("request_id", "position"),
     "raw_feedback": ("request_id", "item_id"),
+    "raw_candidates": ("request_id", "cand_index"),
 }
+# Columns where NULL is a value, not a broken row (the DDL leaves them nullable): a
+# candidate that was not exposed has no position.
+NULLABLE: dict[str, tuple[str, ...]] = {"raw_candidates": ("position",)}
+SESSION_TABLES = ("raw_requests", "raw_exposures", "raw_feedback", "raw_candidates")
+BOX_TOLERANCE = 1e-6
+"""Slack of `outside_box`: actions and box centres are stored as float32, rounded apart."""
 
 
 @dataclass(frozen=True)
@@ -107,9 +125,10 @@ A, K, L = S.ACTION_DIM, S.NUM_HEADS, S.LIST_LEN
 FLAGS = ("valid", "finish", "like", "share", "collect", "skip", "exit_after_request")
 
 # Declared soft rules, in priority order per table (the first broken one names the row's
-# quarantine `rule`). {ds}, {day0_ms}, {day1_ms}, {max_watch}, {valid_s} are filled in per
-# run by `row_rules`; `null_key`, `null_value`, `wrong_partition` and the rules that need
-# windows or other tables (`CROSS_RULES`) are added by the job itself.
+# quarantine `rule`). {ds}, {day0_ms}, {day1_ms}, {max_watch}, {valid_s}, {candidates}
+# are filled in per run by `row_rules`; `null_key`, `null_value` (columns of NULLABLE
+# excepted), `wrong_partition` and the rules that need windows or other tables
+# (`CROSS_RULES`) are added by the job itself.
 RULES: tuple[Rule, ...] = (
     Rule("raw_users", "negative_id", "user_id < 0", "negative user id (ids are >= 0)"),
     Rule("raw_users", "interest_length", f"size(interest) != {S.INTEREST_DIM}",
@@ -183,16 +202,42 @@ RULES: tuple[Rule, ...] = (
          "valid != CASE WHEN watch_time_s > {valid_s} THEN 1 ELSE 0 END",
          "valid disagrees with watch_time_s > quality.valid_watch_s"),
     Rule("raw_feedback", "flag_values", _flags(FLAGS), "a 0/1 flag with another value"),
+    Rule("raw_candidates", "negative_id", "item_id < 0", "negative item id"),
+    Rule("raw_candidates", "vector_length",
+         f"size(preds) != {K} OR size(cand_rank) != {K} OR size(cand_z) != {K} "
+         f"OR size(action) != {A} OR size(mu_bp) != {A}",
+         "prediction, candidate-stat, action or box vector of the wrong length"),
+    Rule("raw_candidates", "pred_range", _vec_bad("preds", K, lo=0, hi=1),
+         "MTL prediction outside [0, 1], NaN or inf"),
+    Rule("raw_candidates", "action_range",
+         _vec_bad("action", A, hi=1, absolute=True) + " OR "
+         + _vec_bad("mu_bp", A, hi=1, absolute=True),
+         "pair action or box centre outside [-1, 1], NaN or inf"),
+    Rule("raw_candidates", "vector_not_finite", _not_finite("cand_rank", "cand_z"),
+         "candidate rank or z-score with a null, NaN or infinite element"),
+    Rule("raw_candidates", "score_not_finite", "isnan(score) OR abs(score) = double('inf')",
+         "logged fused score NaN or infinite"),
+    Rule("raw_candidates", "too_many_candidates",
+         "cand_index < 0 OR cand_index >= {candidates}",
+         "cand_index outside [0, data.candidates): more candidates than the K slots"),
+    Rule("raw_candidates", "position_mismatch",
+         f"CASE WHEN exposed THEN position IS NULL OR position != cand_index "
+         f"OR cand_index >= {L} ELSE position IS NOT NULL END",
+         f"an exposed candidate whose position is not its cand_index (< {L}), or an "
+         "unexposed one with a position"),
 )
 
 # Rules that need windows or other tables, by table (documented where they are computed).
 CROSS_RULES: dict[str, tuple[str, ...]] = {
     "raw_users": (),
     "raw_items": (),
-    "raw_requests": ("unknown_user", "ts_out_of_order", "request_index_gap", "no_exposures"),
+    "raw_requests": ("unknown_user", "ts_out_of_order", "request_index_gap", "no_exposures",
+                     "no_candidates"),
     "raw_exposures": ("orphan_exposure", "unknown_item", "duplicate_item_in_list",
                       "missing_feedback"),
     "raw_feedback": ("orphan_feedback",),
+    "raw_candidates": ("orphan_candidate", "unknown_item", "duplicate_item_in_candidates",
+                       "outside_box", "exposure_mismatch"),
 }
 COMMON_RULES = ("wrong_partition", "null_key", "null_value", "duplicate_key", "duplicate_row")
 
@@ -205,7 +250,7 @@ def rule_names(table: str) -> list[str]:
     """Every soft rule of `table`, in priority order, then the cascade rule."""
     own = [r.name for r in RULES if r.table == table]
     return [*COMMON_RULES, *own, *CROSS_RULES[table]] + (
-        [SESSION_RULE] if table in ("raw_requests", "raw_exposures", "raw_feedback") else [])
+        [SESSION_RULE] if table in SESSION_TABLES else [])
 
 
 def day_bounds_ms(ds: str) -> tuple[int, int]:
@@ -221,11 +266,12 @@ def row_rules(table: str, cols: Sequence[str], cfg: PipelineConfig, ds: str
     """(name, broken?) columns of the row-local rules of `table` (null-safe)."""
     day0, day1 = day_bounds_ms(ds)
     params = {"day0_ms": day0, "day1_ms": day1, "max_watch": cfg.quality.max_watch_time_s,
-              "valid_s": cfg.quality.valid_watch_s}
+              "valid_s": cfg.quality.valid_watch_s, "candidates": cfg.data.candidates}
     keys = KEYS[table]
+    values = [c for c in cols if c not in NULLABLE.get(table, ())]
     out = [("wrong_partition", F.col("ds") != F.lit(ds)),
            ("null_key", F.expr(" OR ".join(f"`{k}` IS NULL" for k in keys))),
-           ("null_value", F.expr(" OR ".join(f"`{c}` IS NULL" for c in cols)))]
+           ("null_value", F.expr(" OR ".join(f"`{c}` IS NULL" for c in values)))]
     out += [(r.name, F.expr(r.sql.format(**params))) for r in RULES if r.table == table]
     return [(name, F.coalesce(cond, F.lit(True))) for name, cond in out]
 
@@ -277,7 +323,7 @@ def _has(df: DataFrame, other: DataFrame, on: Sequence[str], flag: str) -> DataF
 
 
 def _cut(df: DataFrame) -> DataFrame:
-    """Compute `df` once and cut its lineage: the rules stack windows and joins over five
+    """Compute `df` once and cut its lineage: the rules stack windows and joins over six
     tables, and without cuts every later action re-plans and re-runs all of it (measured:
     ~30 s per table on a 120-user day, against a few seconds with the cuts). Local
     checkpoints live in the executors' block stores; with dynamic allocation on a cluster,
@@ -306,9 +352,13 @@ def annotate(landed: dict[str, DataFrame], cfg: PipelineConfig, ds: str
     ok = {t: own[t].where(F.size("_rules") == 0) for t in ("raw_users", "raw_items")}
     # requests: unknown user, timestamps out of order, holes in request_index, no exposure
     # (a request that showed nothing would otherwise vanish from enhanced_state and cut its
-    # session's TD chain silently)
+    # session's TD chain silently), no candidate on a day that logged candidates (a day
+    # without any candidate row, sim.logged_candidates = 0, is valid)
     req = _has(own["raw_requests"], ok["raw_users"], ["user_id"], "_user_ok")
     req = _has(req, landed["raw_exposures"], ["request_id"], "_exposed")
+    cands = landed["raw_candidates"].where(F.col("request_id").isNotNull())
+    day_has_candidates = bool(cands.limit(1).count())
+    req = _has(req, cands, ["request_id"], "_has_candidates")
     sess = Window.partitionBy("session_id").orderBy("request_index", "ts_ms", "request_id")
     # (exact duplicate rows share index and time, so they break neither rule below)
     req = (req.withColumn("_prev_ts", F.lag("ts_ms").over(sess))
@@ -322,7 +372,8 @@ def annotate(landed: dict[str, DataFrame], cfg: PipelineConfig, ds: str
         ("ts_out_of_order", F.coalesce(out_of_order, F.lit(False))),
         ("request_index_gap", F.coalesce(F.col("request_index") != F.col("_pos"),
                                          F.lit(True))),
-        ("no_exposures", ~F.col("_exposed"))])))
+        ("no_exposures", ~F.col("_exposed")),
+        ("no_candidates", ~F.col("_has_candidates") & F.lit(day_has_candidates))])))
     # exposures: orphan (no request), unknown item, an item twice in a list, no feedback
     exp = _has(own["raw_exposures"], landed["raw_requests"], ["request_id"], "_req_ok")
     exp = _has(exp, ok["raw_items"], ["item_id"], "_item_ok")
@@ -338,23 +389,27 @@ def annotate(landed: dict[str, DataFrame], cfg: PipelineConfig, ds: str
     fb = _has(fb, landed["raw_requests"], ["request_id"], "_req_ok")
     fb = fb.withColumn("_rules", F.concat("_rules", _rules_array([
         ("orphan_feedback", ~F.col("_exp_ok") | ~F.col("_req_ok"))])))
+    cand = _candidate_rules(own["raw_candidates"], landed, ok["raw_items"])
 
     # cascade: any cascading failure in a session quarantines the whole session
     def failing(df: DataFrame) -> Column:
         return F.size(F.array_except("_rules", F.array(*map(F.lit, NOT_CASCADED)))) > 0
 
-    req, exp, fb = _cut(req), _cut(exp), _cut(fb)
+    req, exp, fb, cand = _cut(req), _cut(exp), _cut(fb), _cut(cand)
     session_of = (landed["raw_requests"].where(F.col("request_id").isNotNull())
                   .groupBy("request_id").agg(F.min("session_id").alias("_session")))
     exp = exp.join(session_of, "request_id", "left")
     fb = fb.join(session_of, "request_id", "left")
+    cand = cand.join(session_of, "request_id", "left")
     req = req.withColumn("_session", F.col("session_id"))
     bad = (req.where(failing(req)).select("_session")
            .unionByName(exp.where(failing(exp)).select("_session"))
            .unionByName(fb.where(failing(fb)).select("_session"))
+           .unionByName(cand.where(failing(cand)).select("_session"))
            .where(F.col("_session").isNotNull()).distinct()
            .withColumn("_bad_session", F.lit(True)))
-    for t, df in (("raw_requests", req), ("raw_exposures", exp), ("raw_feedback", fb)):
+    for t, df in (("raw_requests", req), ("raw_exposures", exp), ("raw_feedback", fb),
+                  ("raw_candidates", cand)):
         df = df.join(bad, "_session", "left")
         df = df.withColumn("_rules", F.when(
             (F.size("_rules") == 0) & F.coalesce(F.col("_bad_session"), F.lit(False)),
@@ -363,6 +418,50 @@ def annotate(landed: dict[str, DataFrame], cfg: PipelineConfig, ds: str
     for t in ("raw_users", "raw_items"):
         out[t] = own[t]
     return {t: out[t].select(*cols[t], "_rules", _key_col(t).alias("_key")) for t in BRONZE}
+
+
+def _candidate_rules(cand: DataFrame, landed: dict[str, DataFrame], items_ok: DataFrame
+                     ) -> DataFrame:
+    """The cross rules of raw_candidates, added to `_rules` of `cand` (its own rules):
+
+    * `orphan_candidate`: no landed request with its request id;
+    * `unknown_item`: an item not in the (valid) catalogue;
+    * `duplicate_item_in_candidates`: the same item at two cand_index of one request;
+    * `outside_box`: |action - mu_bp| beyond the request's explore_half_width in some
+      dimension (BOX_TOLERANCE of float32 slack): not an action the box allowed;
+    * `exposure_mismatch`, for every candidate row of the request: the exposed candidates
+      are not exactly the request's landed exposures (same item at the same position), or
+      an unexposed candidate scores higher than an exposed one (the exposed are not the top
+      l by logged score)."""
+    rid = F.col("request_id").isNotNull()
+    c = landed["raw_candidates"].where(rid)
+    requests = (landed["raw_requests"].where(rid).groupBy("request_id")
+                .agg(F.max("explore_half_width").alias("_half_width"),
+                     F.lit(True).alias("_req_ok")))
+    out = cand.join(requests, "request_id", "left")
+    out = _has(out, items_ok, ["item_id"], "_item_ok")
+    on = ["request_id", "position", "item_id"]
+    shown = landed["raw_exposures"].where(rid).select(*on).distinct().withColumn(
+        "_e", F.lit(True))
+    picked = c.where(F.col("exposed")).select(*on).distinct().withColumn("_c", F.lit(True))
+    unmatched = (shown.join(picked, on, "full").where(F.col("_e").isNull()
+                                                      | F.col("_c").isNull())
+                 .select("request_id"))
+    misranked = (c.groupBy("request_id")
+                 .agg(F.min(F.when(F.col("exposed"), F.col("score"))).alias("_lo"),
+                      F.max(F.when(~F.col("exposed"), F.col("score"))).alias("_hi"))
+                 .where(F.col("_hi") > F.col("_lo")).select("request_id"))
+    out = _has(out, unmatched.unionByName(misranked), ["request_id"], "_mismatch")
+    per_item = Window.partitionBy("request_id", "item_id")
+    gap = F.exists(F.arrays_zip("action", "mu_bp"), lambda p: F.abs(
+        p["action"] - p["mu_bp"]) > F.col("_half_width") + F.lit(BOX_TOLERANCE))
+    return out.withColumn("_rules", F.concat("_rules", _rules_array([
+        ("orphan_candidate", F.col("_req_ok").isNull()),
+        ("unknown_item", ~F.col("_item_ok")),
+        ("duplicate_item_in_candidates",
+         F.size(F.collect_set("cand_index").over(per_item)) > 1),
+        ("outside_box", F.coalesce(gap, F.lit(False))),
+        ("exposure_mismatch", F.col("_mismatch"))])))
 
 
 def quarantine_rows(df: DataFrame, run_id: str, ds: str) -> DataFrame:

@@ -107,7 +107,8 @@ def build_plan(clean: dict[str, pd.DataFrame]) -> Plan:
     p.expect.append(("raw_users", str(u), "duplicate_row"))
 
     items = p.f["raw_items"]
-    exposed = set(clean["raw_exposures"].item_id)
+    # items nobody saw or logged as a candidate: a bad item row quarantines no session
+    exposed = set(clean["raw_exposures"].item_id) | set(clean["raw_candidates"].item_id)
     unexposed = [int(i) for i in items.item_id if i not in exposed]
     for rule, col, value in (("item_vec_length", "item_vec", np.zeros(3, np.float32)),
                              ("duration_range", "duration_s", 0.0),
@@ -209,7 +210,10 @@ def build_plan(clean: dict[str, pd.DataFrame]) -> Plan:
           "ghost-request")
     p.set("raw_feedback", p.mask("raw_feedback", request_id=rid, item_id=item4), "request_id",
           "ghost-request")
-    p.expect.append(("raw_exposures", "ghost-request/4", "orphan_exposure"))
+    p.set("raw_candidates", p.mask("raw_candidates", request_id=rid, cand_index=4),
+          "request_id", "ghost-request")
+    p.expect += [("raw_exposures", "ghost-request/4", "orphan_exposure"),
+                 ("raw_candidates", "ghost-request/4", "orphan_candidate")]
     # the request keeps a valid (shorter) list: its session stays
     p.kept_sessions = {p.f["raw_requests"].loc[p.mask("raw_requests", request_id=rid),
                                                "session_id"].iloc[0]}
@@ -232,6 +236,7 @@ def build_plan(clean: dict[str, pd.DataFrame]) -> Plan:
     fb_rule("null_key", "request_id", None)
     p.expect[-1] = ("raw_feedback", None, "null_key")
     plant_non_finite_and_ids(p, unexposed, req_rule, exp_rule)
+    plant_candidates(p)
     p.s_midnight = s_mid
     return p
 
@@ -283,6 +288,74 @@ def plant_non_finite_and_ids(p: Plan, unexposed: list[int], req_rule, exp_rule) 
                  ("raw_feedback", f"{rid}/-1", "negative_id")]
 
 
+def plant_candidates(p: Plan) -> None:
+    """The rules of raw_candidates, each on a request of a session of its own (cand_index
+    >= 5: a candidate that was not exposed, unless the rule is about the exposed ones)."""
+
+    def cand_rule(rule: str, col: str, value, index: int = 7) -> str:
+        rid = p.request()
+        p.set("raw_candidates", p.mask("raw_candidates", request_id=rid, cand_index=index),
+              col, value)
+        p.expect.append(("raw_candidates", f"{rid}/{index}", rule))
+        return rid
+
+    cand_rule("negative_id", "item_id", -5)
+    cand_rule("vector_length", "cand_z", np.zeros(6, np.float32))
+    cand_rule("pred_range", "preds", _with(7, 1, 1.2))
+    cand_rule("action_range", "action", _with(10, 9, -1.5))
+    cand_rule("vector_not_finite", "cand_rank", _with(7, 2, np.nan))
+    cand_rule("score_not_finite", "score", float("inf"))
+    cand_rule("null_value", "exposed", None)
+    cand_rule("position_mismatch", "position", 7)
+    cand_rule("position_mismatch", "position", 3, index=2)  # exposed at 2, position 3
+    cand_rule("unknown_item", "item_id", 10**9)
+    # K exceeded: an eleventh candidate (test profile: data.candidates = 10)
+    rid = p.request()
+    c = p.f["raw_candidates"]
+    extra = c[(c.request_id == rid) & (c.cand_index == 9)].copy()
+    extra["cand_index"], extra["item_id"] = 10, 10**9 + 1
+    p.f["raw_candidates"] = pd.concat([c, extra], ignore_index=True)
+    p.set("raw_candidates", p.mask("raw_candidates", request_id=rid, cand_index=10),
+          "position", None)  # (concat turned its NA into NaN)
+    p.expect.append(("raw_candidates", f"{rid}/10", "too_many_candidates"))
+    # the same item at two cand_index of one request
+    rid = p.request()
+    c = p.f["raw_candidates"]
+    item9 = int(c.loc[(c.request_id == rid) & (c.cand_index == 9), "item_id"].iloc[0])
+    p.set("raw_candidates", p.mask("raw_candidates", request_id=rid, cand_index=8), "item_id",
+          item9)
+    p.expect += [("raw_candidates", f"{rid}/8", "duplicate_item_in_candidates"),
+                 ("raw_candidates", f"{rid}/9", "duplicate_item_in_candidates")]
+    # an action outside the request's box (test profile: half-width 0.15)
+    rid = p.request()
+    m = p.mask("raw_candidates", request_id=rid, cand_index=6)
+    mu = np.asarray(p.f["raw_candidates"].loc[m, "mu_bp"].iloc[0], np.float32)
+    act = mu.copy()
+    act[4] = mu[4] - 0.4 if mu[4] > 0 else mu[4] + 0.4
+    p.set("raw_candidates", m, "action", act)
+    p.expect.append(("raw_candidates", f"{rid}/6", "outside_box"))
+    # reconciliation with the exposures: the exposed candidates at positions 0 and 1 swap
+    # items (the exposures keep theirs); an unexposed candidate scoring above the exposed
+    rid = p.request()
+    c = p.f["raw_candidates"]
+    m0, m1 = p.mask("raw_candidates", request_id=rid, cand_index=0), p.mask(
+        "raw_candidates", request_id=rid, cand_index=1)
+    i0, i1 = int(c.loc[m0, "item_id"].iloc[0]), int(c.loc[m1, "item_id"].iloc[0])
+    p.set("raw_candidates", m0, "item_id", i1)
+    p.set("raw_candidates", m1, "item_id", i0)
+    p.expect += [("raw_candidates", f"{rid}/{k}", "exposure_mismatch") for k in range(10)]
+    rid = p.request()
+    c = p.f["raw_candidates"]
+    top = float(c.loc[p.mask("raw_candidates", request_id=rid, cand_index=0), "score"].iloc[0])
+    p.set("raw_candidates", p.mask("raw_candidates", request_id=rid, cand_index=5), "score",
+          top + 1.0)
+    p.expect += [("raw_candidates", f"{rid}/{k}", "exposure_mismatch") for k in (0, 5, 9)]
+    # a request without any candidate on a day that logged candidates
+    rid = p.request()
+    p.f["raw_candidates"] = p.f["raw_candidates"][~p.mask("raw_candidates", request_id=rid)]
+    p.expect.append(("raw_requests", rid, "no_candidates"))
+
+
 def to_frames(spark, cfg, frames: dict[str, pd.DataFrame]):
     schema = {t: spark.table(f"{cfg.storage.database}.{t}").schema for t in BRONZE}
     out = {}
@@ -295,6 +368,8 @@ def to_frames(spark, cfg, frames: dict[str, pd.DataFrame]):
 
 
 def _py(v):
+    if v is pd.NA:  # raw_candidates.position of a candidate that was not exposed
+        return None
     if isinstance(v, np.ndarray):
         return [float(x) for x in v]
     if isinstance(v, np.generic):
@@ -329,7 +404,8 @@ def test_every_declared_rule_is_planted(clean):
         (t, "session_quarantined") for t in BRONZE} - {
         (t, "duplicate_key") for t in BRONZE if t != "raw_requests"} - {
         (t, "duplicate_row") for t in BRONZE if t != "raw_users"} - {
-        (t, "null_key") for t in ("raw_items", "raw_requests", "raw_exposures")} - {
+        (t, "null_key") for t in ("raw_items", "raw_requests", "raw_exposures",
+                                  "raw_candidates")} - {
         (t, "null_value") for t in BRONZE if t != "raw_requests"} - {
         (t, "wrong_partition") for t in BRONZE if t != "raw_requests"} - {
         ("raw_feedback", "orphan_feedback")}
@@ -378,6 +454,14 @@ def test_cascade_keeps_clean_sessions_and_drops_whole_bad_ones(planted, clean):
     for s in plan.used_sessions - plan.kept_sessions:
         rids = set(req.loc[req.session_id == s, "request_id"])
         assert rids <= bad_requests | {None}, s
+    # candidate rows follow their session both ways (a bad candidate row takes its
+    # session: the sessions of the candidate plants are among the planted ones above)
+    cands = [(key.split("/")[0], bool(rules)) for key, rules in got["raw_candidates"] if key]
+    assert {r for r, bad in cands if r in untouched and bad} == set()
+    assert len({r for r, bad in cands if r in untouched}) == len(untouched)
+    planted_requests = set(req.loc[req.session_id.isin(plan.used_sessions - plan.kept_sessions),
+                                   "request_id"])
+    assert all(bad for r, bad in cands if r in planted_requests)
 
 
 @pytest.fixture(scope="module")
@@ -616,3 +700,41 @@ def test_landed_means_what_upstream_wrote(spark, cfg, clean):
     summary = run(spark, cfg, ds, run_id="r")  # restored: the day loads, nothing lost
     assert summary["raw_exposures"]["landed"] == frames["raw_exposures"].count()
     assert summary["raw_exposures"]["quarantined"] == 0
+
+
+def test_nullable_columns_are_the_ddl_ones(spark, cfg):
+    """`null_value` spares exactly the columns the DDL leaves nullable."""
+    from jobs.validate_logs import NULLABLE
+
+    for t in BRONZE:
+        schema = spark.table(f"{cfg.storage.database}.{t}").schema
+        assert {f.name for f in schema if f.nullable} == set(NULLABLE.get(t, ())), t
+
+
+@pytest.mark.parametrize("setting", ["sim.explore_per_candidate=true",
+                                     "sim.logged_candidates=0"])
+def test_simulated_day_validates_clean(spark, setting):
+    """A day landed by the simulate job under a profile setting loads with nothing
+    quarantined: per-candidate exploration (every candidate's action inside its box, the
+    exposed the top l by score), and no logged candidates at all (raw_candidates landed
+    empty, with its manifest)."""
+    from jobs import simulate, validate_logs
+    from pipeline.config import load_config
+    from store.landing import verify_landing
+
+    cfg = load_config("test", overrides=[setting, "sim.n_users=60"])
+    ds = "2030-05-25" if setting.startswith("sim.explore") else "2030-05-26"
+    landed = simulate.run(spark, cfg, ds)
+    assert verify_landing(cfg, "raw_candidates", ds)["rows"] == landed["raw_candidates"]
+    summary = validate_logs.run(spark, cfg, ds, run_id="r")
+    assert {t: summary[t]["quarantined"] for t in BRONZE} == {t: 0 for t in BRONZE}
+    assert {t: summary[t]["accepted"] for t in BRONZE} == landed
+    db = cfg.storage.database
+    row = spark.sql(f"SELECT count(*) AS n, count(position) AS shown, "
+                    f"sum(CAST(exposed AS INT)) AS exposed FROM {db}.raw_candidates "
+                    f"WHERE ds = '{ds}'").first()
+    if setting.startswith("sim.explore"):
+        assert row["n"] == 10 * landed["raw_requests"]
+        assert row["shown"] == row["exposed"] == landed["raw_exposures"]
+    else:
+        assert landed["raw_candidates"] == row["n"] == 0
