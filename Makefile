@@ -49,11 +49,12 @@ browser:
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
 
-# Spark vs DuckDB on one simulated day at 100k and 1M requests (long: minutes per size);
-# --baseline: the job before its lead() rework, same files, same run (docs/ETL.md).
+# Spark vs DuckDB on one simulated day at 100k and 1M requests (long: minutes per size),
+# with the candidate columns; --baseline: the job before the candidates, same files, same
+# run, against DuckDB without them (docs/ETL.md).
 bench-etl: install
-	$(PY) bench/bench_etl.py --requests 100000 1000000 --baseline e1cdd0c --duckdb-plans lead \
-	  --work /tmp/mtf-bench-etl --out bench/results/etl.json
+	$(PY) bench/bench_etl.py --requests 100000 1000000 --baseline 7d26b0c \
+	  --duckdb-plans lead lead+cand --work /tmp/mtf-bench-etl --out bench/results/etl.json
 
 # The layer contract (import-linter, [tool.importlinter] in pyproject.toml), ruff everywhere,
 # mypy on the ground floor and the RL core.

@@ -1,9 +1,9 @@
 """ETL at scale: `build_enhanced_state` on one simulated day of N requests, Spark vs DuckDB.
 
 Why: the daily Spark build must keep up with a production-size day. This bench simulates
-a day of N requests (~5 exposures each) with the vectorized simulator, writes the five
-bronze tables as Parquet (chunks of fresh users, so users, sessions and ids are all
-distinct), then times
+a day of N requests (~5 exposures and K = 20 logged candidates each) with the vectorized
+simulator, writes the six bronze tables as Parquet (chunks of fresh users, so users,
+sessions and ids are all distinct), then times
 
 * **spark**: the job's own pure transform `jobs.build_enhanced_state.build_enhanced_state`
   on `spark.read.parquet` of those files, written as Parquet (local[2], a Spark conf
@@ -13,12 +13,14 @@ distinct), then times
   exposures x items x feedback x request context, the per-request ordered list of pairs,
   and the next-request self join, producing arrays of the same widths (the feature
   arithmetic inside the pair state is simplified: same sizes, not the same values),
-  written as Parquet.
+  written as Parquet; the `+cand` plans also build the candidate columns (candidates x
+  items x request context, the per-request list of K slots).
 
 It reports wall time, input rows/s (requests + exposures + feedback per second), output
-rows, peak resident memory (the Python process plus its children: Spark's JVM; the day is
-simulated in a separate process so that its heap is not counted), and the shape of
-Spark's physical plan (exchanges, sort-merge and broadcast joins). With `--baseline REF`
+rows, the written bytes per output row, peak resident memory (the Python process plus its
+children: Spark's JVM; the day is simulated in a separate process so that its heap is not
+counted), and the shape of Spark's physical plan (exchanges, sort-merge and broadcast
+joins). `--next-candidates` adds a Spark row with `data.next_candidates` on. With `--baseline REF`
 the job's transform as of git revision REF runs too, in the same run, for a before/after
 on the same files. With `--work DIR` the simulated bronze files are kept and reused.
 
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib.util
+import inspect
 import json
 import multiprocessing
 import os
@@ -51,7 +54,8 @@ sys.path.insert(0, str(ROOT))
 from core import schema as S  # noqa: E402
 from pipeline.config import load_config  # noqa: E402
 
-BRONZE = ("raw_users", "raw_items", "raw_requests", "raw_exposures", "raw_feedback")
+BRONZE = ("raw_users", "raw_items", "raw_requests", "raw_exposures", "raw_feedback",
+          "raw_candidates")
 CHUNK_USERS = 20_000
 DS = "2026-06-01"
 SPARK_VARIANTS = {
@@ -129,7 +133,9 @@ def simulate_bronze(n_requests: int, out: Path, seed: int) -> dict[str, int]:
         prefix, offset = f"c{chunk}-", chunk * CHUNK_USERS
         tables = {"raw_users": logs.raw_users, "raw_requests": req,
                   "raw_exposures": logs.raw_exposures[logs.raw_exposures["request_id"].isin(keep)],
-                  "raw_feedback": logs.raw_feedback[logs.raw_feedback["request_id"].isin(keep)]}
+                  "raw_feedback": logs.raw_feedback[logs.raw_feedback["request_id"].isin(keep)],
+                  "raw_candidates":
+                      logs.raw_candidates[logs.raw_candidates["request_id"].isin(keep)]}
         if chunk == 0:
             tables["raw_items"] = logs.raw_items
         for name, df in tables.items():
@@ -192,18 +198,31 @@ def tile_bronze(src: Path, copies: int, out: Path) -> dict[str, int]:
 
 
 def job_transform(ref: str | None, work: Path) -> Callable:
-    """`build_enhanced_state` of the working tree (ref None) or of git revision `ref`."""
+    """`build_enhanced_state` of the working tree (ref None) or of git revision `ref`, called
+    as f(bronze frames by name, reward, data): a revision from before the candidates takes
+    the five other tables only."""
     if ref is None:
         from jobs.build_enhanced_state import build_enhanced_state
 
-        return build_enhanced_state
+        return _by_name(build_enhanced_state)
     path = work / f"build_enhanced_state_{ref}.py"
     path.write_text(subprocess.run(["git", "show", f"{ref}:jobs/build_enhanced_state.py"],
                                    cwd=ROOT, check=True, capture_output=True, text=True).stdout)
     spec = importlib.util.spec_from_file_location(f"bench_job_{ref}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.build_enhanced_state
+    return _by_name(module.build_enhanced_state)
+
+
+def _by_name(fn: Callable) -> Callable:
+    with_cand = "candidates" in inspect.signature(fn).parameters
+    takes = [t for t in BRONZE if t != "raw_candidates" or with_cand]
+
+    def call(src: dict, reward, data):
+        return fn(*(src[t] for t in takes), reward, data)
+
+    call.candidates = with_cand  # type: ignore[attr-defined]
+    return call
 
 
 def plan_shape(df) -> dict[str, int]:
@@ -218,7 +237,8 @@ def plan_shape(df) -> dict[str, int]:
 
 
 def run_spark(bronze: Path, out: Path, extra_conf: dict[str, str],
-              transform: Callable) -> tuple[int, float, dict[str, int]]:
+              transform: Callable, next_candidates: bool = False
+              ) -> tuple[int, float, dict[str, int]]:
     """(rows written, seconds of read + build + write, plan shape); the JVM's start is not
     timed."""
     from pyspark.sql import SparkSession
@@ -237,32 +257,45 @@ def run_spark(bronze: Path, out: Path, extra_conf: dict[str, str],
     try:
         t0 = time.perf_counter()
         src = {t: spark.read.parquet(str(bronze / t)) for t in BRONZE}
-        enhanced, _ = transform(src["raw_users"], src["raw_items"], src["raw_requests"],
-                                src["raw_exposures"], src["raw_feedback"], cfg.reward, cfg.data)
+        data = dataclasses.replace(cfg.data, next_candidates=next_candidates)
+        enhanced, _ = transform(src, cfg.reward, data)
         shape = plan_shape(enhanced)
         enhanced.write.mode("overwrite").parquet(str(out))
         wall = time.perf_counter() - t0
         files = list(out.glob("*.parquet"))
-        shape |= {"out_files": len(files),
-                  "out_mb": round(sum(f.stat().st_size for f in files) / 2**20)}
-        return spark.read.parquet(str(out)).count(), wall, shape
+        n = spark.read.parquet(str(out)).count()
+        size = sum(f.stat().st_size for f in files)
+        shape |= {"out_files": len(files), "out_mb": round(size / 2**20),
+                  "out_bytes_per_row": round(size / max(n, 1))}
+        return n, wall, shape
     finally:
         spark.stop()
 
 
-def duckdb_sql(bronze: Path, out: Path, next_via: str = "join") -> str:
+def duckdb_sql(bronze: Path, out: Path, next_via: str = "join", candidates: int = 0) -> str:
     """The build's joins in DuckDB SQL (see the module docstring for what is simplified).
 
     next_via "join": the next list by a self join on (session_id, request_index + 1), the
-    job's former plan; "lead": by lead() over the session, the job's plan now.
+    job's former plan; "lead": by lead() over the session, the job's plan now. With
+    `candidates` = K also the candidate columns (K slots by cand_index, zeros and mask 0
+    for a request without candidate rows).
     """
     L, D, A = S.LIST_LEN, S.PAIR_STATE_DIM, S.ACTION_DIM
+    K = candidates
     src = {t: f"read_parquet('{bronze / t}/*.parquet')" for t in BRONZE}
     zeros_ps, zeros_bc = (f"list_resize([]::FLOAT[], {n}, 0.0)" for n in (L * D, L * A))
+    cand_out = (f""",
+           coalesce(kc.cand_state, list_resize([]::FLOAT[], {K * D}, 0.0)) AS cand_state,
+           coalesce(kc.cand_center, list_resize([]::FLOAT[], {K * A}, 0.0)) AS cand_center,
+           coalesce(kc.cand_mask, list_resize([]::FLOAT[], {K}, 0.0)) AS cand_mask""" if K
+                else "")
+    cand_join = "LEFT JOIN cands kc USING (request_id)" if K else ""
+    cand_sel = ", cand_state, cand_center, cand_mask" if K else ""
+    cand_sel_r = ", r.cand_state, r.cand_center, r.cand_mask" if K else ""
     final = {
         "join": f"""
     SELECT r.request_id, r.session_id, r.user_id, r.request_index, r.n_items, r.pair_state,
-           r.action, r.box_center, r.reward_watch, r.reward_other,
+           r.action, r.box_center, r.reward_watch, r.reward_other{cand_sel_r},
            coalesce(nx.pair_state, {zeros_ps}) AS next_pair_state,
            coalesce(nx.box_center, {zeros_bc}) AS next_box_center,
            (coalesce(r.exit_after_request, 1) = 1 OR nx.request_id IS NULL)::FLOAT AS done
@@ -271,7 +304,7 @@ def duckdb_sql(bronze: Path, out: Path, next_via: str = "join") -> str:
     """,
         "lead": f"""
     SELECT request_id, session_id, user_id, request_index, n_items, pair_state, action,
-           box_center, reward_watch, reward_other,
+           box_center, reward_watch, reward_other{cand_sel},
            CASE WHEN has_next THEN n_ps ELSE {zeros_ps} END AS next_pair_state,
            CASE WHEN has_next THEN n_bc ELSE {zeros_bc} END AS next_box_center,
            (coalesce(exit_after_request, 1) = 1 OR NOT has_next)::FLOAT AS done
@@ -280,6 +313,26 @@ def duckdb_sql(bronze: Path, out: Path, next_via: str = "join") -> str:
           FROM rows WINDOW w AS (PARTITION BY session_id ORDER BY request_index))
     """}[next_via]
     one_hot = ", ".join(f"i.category = {k}" for k in range(S.NUM_CATEGORIES))
+    cand_ctes = f"""
+    cpairs AS (
+      SELECT k.request_id, k.cand_index,
+             list_resize(list_concat(
+               list_resize(list_concat(c.ub, [c.watch_before, c.valid_before]::FLOAT[]),
+                           {S.D_USER}, 0.0),
+               i.item_vec::FLOAT[], [ln(1 + i.duration_s), i.popularity]::FLOAT[],
+               [{one_hot}]::FLOAT[],
+               k.preds::FLOAT[], k.cand_rank::FLOAT[], k.cand_z::FLOAT[]), {D}, 0.0) AS cs,
+             k.mu_bp::FLOAT[] AS mu
+      FROM {src['raw_candidates']} k
+      JOIN {src['raw_items']} i USING (item_id)
+      JOIN ctx c USING (request_id)
+      WHERE k.cand_index < {K}),
+    cands AS (
+      SELECT request_id,
+             list_resize(flatten(list(cs ORDER BY cand_index)), {K * D}, 0.0) AS cand_state,
+             list_resize(flatten(list(mu ORDER BY cand_index)), {K * A}, 0.0) AS cand_center,
+             list_resize(list(1.0::FLOAT ORDER BY cand_index), {K}, 0.0) AS cand_mask
+      FROM cpairs GROUP BY request_id),""" if K else ""
     return f"""
     COPY (
     WITH per_req AS (
@@ -322,24 +375,28 @@ def duckdb_sql(bronze: Path, out: Path, next_via: str = "join") -> str:
              list_resize(flatten(list(mu ORDER BY position)), {L * A}, 0.0) AS box_center,
              list_resize(list(rw ORDER BY position), {L}, 0.0) AS reward_watch,
              list_resize(list(ro ORDER BY position), {L}, 0.0) AS reward_other
-      FROM pairs GROUP BY request_id),
+      FROM pairs GROUP BY request_id),{cand_ctes}
     rows AS (
-      SELECT l.*, c.session_id, c.user_id, c.request_index, c.exit_after_request
-      FROM lists l JOIN ctx c USING (request_id))
+      SELECT l.*, c.session_id, c.user_id, c.request_index, c.exit_after_request{cand_out}
+      FROM lists l JOIN ctx c USING (request_id) {cand_join})
     {final}
     ) TO '{out}' (FORMAT parquet)"""
 
 
-def run_duckdb(bronze: Path, out: Path, next_via: str) -> tuple[int, float, dict[str, int]]:
+def run_duckdb(bronze: Path, out: Path, plan: str) -> tuple[int, float, dict[str, int]]:
+    """plan: "join" / "lead" (the next-list plan), "+cand" for the candidate columns."""
     import duckdb
 
+    next_via, _, cand = plan.partition("+")
+    k = load_config("demo").data.candidates if cand else 0
     con = duckdb.connect()
     con.execute("SET threads = 2")
     con.execute(f"SET temp_directory = '{out.parent / 'duckdb_tmp'}'")
     t0 = time.perf_counter()
-    con.execute(duckdb_sql(bronze, out, next_via))
+    con.execute(duckdb_sql(bronze, out, next_via, k))
     wall = time.perf_counter() - t0
-    return con.execute(f"SELECT count(*) FROM read_parquet('{out}')").fetchone()[0], wall, {}
+    n = con.execute(f"SELECT count(*) FROM read_parquet('{out}')").fetchone()[0]
+    return n, wall, {"out_bytes_per_row": round(out.stat().st_size / max(n, 1))}
 
 
 def timed(fn: Callable, *args, children: bool) -> dict:
@@ -351,9 +408,10 @@ def timed(fn: Callable, *args, children: bool) -> dict:
 
 def save(path: str, results: list[dict]) -> None:
     """Write the results so far (a long run killed half-way keeps what it measured)."""
-    for r in results:  # against the faster DuckDB plan of the same size
+    for r in results:  # against the faster DuckDB plan of the same size and columns
         ref = [x["wall_s"] for x in results if x["requests"] == r["requests"]
-               and x["engine"].startswith("duckdb")]
+               and x["engine"].startswith("duckdb")
+               and x.get("candidates") == r.get("candidates")]
         r["vs_duckdb"] = round(r["wall_s"] / min(ref), 2) if ref else None
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps({
@@ -379,8 +437,13 @@ def main() -> int:
     p.add_argument("--tile-from", type=int, default=None, metavar="N",
                    help="build the days of multiples of N requests from copies of the "
                         "simulated day of N (see tile_bronze) instead of simulating them")
-    p.add_argument("--duckdb-plans", nargs="+", choices=["join", "lead"],
-                   default=["join", "lead"], help="DuckDB's next-list plans to run")
+    p.add_argument("--duckdb-plans", nargs="+",
+                   choices=["join", "lead", "join+cand", "lead+cand"],
+                   default=["lead", "lead+cand"],
+                   help="DuckDB's plans to run: the next list by a self join or lead(), "
+                        "without or with (+cand) the candidate columns")
+    p.add_argument("--next-candidates", action="store_true",
+                   help="also run the job with data.next_candidates on")
     args = p.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="mtf-bench-etl-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -401,26 +464,38 @@ def main() -> int:
         print(f"== {n} requests: {counts} ({size_mb:.0f} MB Parquet, ready in "
               f"{time.perf_counter() - t0:.0f} s)", flush=True)
         names = args.variants or list(SPARK_VARIANTS)
-        runs: list[tuple[str, Callable | str]] = [
-            (name, now) for name in (names if i == 0 or best is None else [best])]
+        # (row name, conf variant, transform or DuckDB plan, with candidates, next_candidates)
+        runs: list[tuple[str, str, Callable | str, bool, bool]] = [
+            (name, name, now, True, False)
+            for name in (names if i == 0 or best is None else [best])]
+        conf_now = best or names[-1]
         # interleaved, so that the load of the moment hits the engines and plans alike
-        if "join" in args.duckdb_plans:
-            runs.append(("duckdb, next list by self join", "join"))
+        plan_names = {"join": "next list by self join", "lead": "next list by lead()"}
+        duck = [(f"duckdb, {plan_names[p.split('+')[0]]}" + (", candidates" if "+" in p else ""),
+                 "", p, "+" in p, False) for p in args.duckdb_plans]
+        if duck:
+            runs.append(duck.pop(0))
         if before is not None:
-            runs.append((f"{best or names[-1]}, job as of {args.baseline}", before))
-        if "lead" in args.duckdb_plans:
-            runs.append(("duckdb, next list by lead()", "lead"))
-        for name, what in runs:
+            runs.append((f"{conf_now}, job as of {args.baseline}", conf_now, before,
+                         before.candidates, False))
+        if duck:
+            runs.append(duck.pop(0))
+        if args.next_candidates:
+            runs.append((f"{conf_now}, data.next_candidates", conf_now, now, True, True))
+        runs.extend(duck)
+        for name, conf_name, what, cand, next_cand in runs:
             if isinstance(what, str):
                 r = timed(run_duckdb, bronze, work / f"duckdb_out_{n}.parquet", what,
                           children=False)
                 (work / f"duckdb_out_{n}.parquet").unlink(missing_ok=True)
             else:
-                conf = SPARK_VARIANTS[name.split(", job as of")[0]]
-                r = timed(run_spark, bronze, work / f"spark_out_{n}", conf, what, children=True)
+                r = timed(run_spark, bronze, work / f"spark_out_{n}", SPARK_VARIANTS[conf_name],
+                          what, next_cand, children=True)
                 shutil.rmtree(work / f"spark_out_{n}", ignore_errors=True)
-            results.append({"requests": n, "engine": name, **r, "input_rows": n_in,
-                            "rows_per_s": round(n_in / r["wall_s"]), "bronze_mb": round(size_mb)})
+            results.append({"requests": n, "engine": name, "candidates": cand, **r,
+                            "input_rows": n_in, "candidate_rows": counts["raw_candidates"],
+                            "rows_per_s": round(n_in / r["wall_s"]),
+                            "bronze_mb": round(size_mb)})
             print(results[-1], flush=True)
             save(args.out, results)
             if i == 0 and best is None and name == names[-1]:
@@ -429,10 +504,11 @@ def main() -> int:
     from tabulate import tabulate
 
     print(tabulate([[r["requests"], r["engine"], r["input_rows"], r["rows_out"], r["wall_s"],
-                     r["rows_per_s"], r["peak_rss_mb"], r["vs_duckdb"], r["load_avg"]]
-                    for r in results],
+                     r["rows_per_s"], r["peak_rss_mb"], r["out_bytes_per_row"], r["vs_duckdb"],
+                     r["load_avg"]] for r in results],
                    headers=["requests", "engine", "input rows", "rows out", "wall s",
-                            "input rows/s", "peak RSS MB", "x DuckDB", "load"]))
+                            "input rows/s", "peak RSS MB", "bytes/row out", "x DuckDB",
+                            "load"]))
     save(args.out, results)
     print(f"wrote {args.out}")
     return 0
