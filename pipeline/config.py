@@ -77,6 +77,8 @@ class EvalConfig:
     """c: importance-ratio truncation."""
     n_boot: int = 200
     """Bootstrap resamples for confidence intervals."""
+    value_steps: int = 1500
+    """Gradient steps of the selection value's list-TD value model (model/offline.py)."""
     ab_users: int = 1000
     """Users in the simulator's fresh population for the ground-truth A/B."""
     ab_seed: int = 90210

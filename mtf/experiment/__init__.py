@@ -40,14 +40,22 @@ the function that needs it.
 from mtf.experiment.cli import main
 from mtf.experiment.config import ALL_LEARNERS, DataPlan, EvalPlan, ExperimentConfig
 from mtf.experiment.data import generate_data, heldout_data
-from mtf.experiment.evaluate import eval_actions, ground_truth, offline_metrics, summarise
-from mtf.experiment.headroom import HEADROOM_TARGETS, PairActionProbe, headroom
+from mtf.experiment.evaluate import (
+    PairActionProbe,
+    RequestMeanPolicy,
+    ground_truth,
+    offline_evaluator,
+    offline_metrics,
+    summarise,
+)
+from mtf.experiment.headroom import HEADROOM_TARGETS, headroom
 from mtf.experiment.report import plot, report_markdown
 from mtf.experiment.runner import run
 from mtf.experiment.stats import kendall, mean_ci, spearman
 from mtf.experiment.table import TABLE, write_table
 
 __all__ = ["ALL_LEARNERS", "DataPlan", "EvalPlan", "ExperimentConfig", "HEADROOM_TARGETS",
-           "PairActionProbe", "TABLE", "eval_actions", "generate_data", "ground_truth",
-           "headroom", "heldout_data", "kendall", "main", "mean_ci", "offline_metrics", "plot",
+           "PairActionProbe", "RequestMeanPolicy", "TABLE", "generate_data", "ground_truth",
+           "headroom", "heldout_data", "kendall", "main", "mean_ci", "offline_evaluator",
+           "offline_metrics", "plot",
            "report_markdown", "run", "spearman", "summarise", "write_table"]

@@ -15,7 +15,8 @@ import yaml
 from core.settings import from_dict
 from pipeline.config import PipelineConfig, load_config
 
-ALL_LEARNERS = ("fixed", "cem", "batchrl_mtf", "unified_rl", "enhanced_rl")
+ALL_LEARNERS = ("fixed", "cem", "batchrl_mtf", "unified_rl", "enhanced_rl",
+                "enhanced_rl_selection")
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 """A run's name: it ends up in a Delta replaceWhere predicate, so nothing else passes."""
 
@@ -45,6 +46,12 @@ class EvalPlan:
     """c: importance-ratio truncation of NCIS."""
     n_boot: int = 200
     """Bootstrap resamples of the NCIS CI."""
+    value_steps: int = 1500
+    """Gradient steps of the offline selection value's model (model/offline.py)."""
+    pair_oracle_beta: float | None = None
+    """When set, also serve the calibrated pair ORACLE around the fixed weights (sim/oracle.py,
+    utility E[valid] + beta E[d satisfaction]) to the same populations, and report the share
+    of its UVC gain each learner captures; None: skip it."""
 
     def __post_init__(self) -> None:
         self.seeds = tuple(int(s) for s in self.seeds)

@@ -26,9 +26,9 @@ def make_learner(name: str, exp: ExperimentConfig, cfg: PipelineConfig,
                  seed: int | None = None):
     """Learner `name` with the experiment's config; `seed` (if given and the config has
     one) replaces its training seed."""
-    from model.learners import build_learner
+    from model.learners import RL_BASED, build_learner
 
-    base = cfg.rl if name in ("unified_rl", "enhanced_rl") else None
+    base = cfg.rl if name in RL_BASED else None
     params = dict(exp.params.get(name, {}))
     if seed is not None and has_seed(name):
         params["seed"] = seed

@@ -16,11 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from core import schema as S
-from core.fusion import log_fused_score
 from core.policy import FixedWeightsPolicy
 from mtf.experiment.config import ExperimentConfig
 from mtf.experiment.data import fit_context, generate_data, make_learner
+from mtf.experiment.evaluate import PairActionProbe
 from mtf.experiment.stats import mean_ci, pct_change
 from sim.oracle import TARGETS, PairBoxOracle, StateDecoder, UserBoxOracle
 from sim.simulator import evaluate_policy, evaluation_world
@@ -30,30 +29,6 @@ log = logging.getLogger(__name__)
 HEADROOM_TARGETS = TARGETS
 """Every target of the oracles (sim/oracle.py): truth, calibrated, and mtl (the raw
 predictions, a heuristic that reads no truth)."""
-
-
-class PairActionProbe:
-    """Serves a pair-level policy unchanged and records how much its per-pair freedom is
-    used: the spread of its actions across a request's candidates, and the share of exposed
-    slots that differ from the top L under the request's mean action (0: it behaves exactly
-    like a user-level policy)."""
-
-    def __init__(self, policy):
-        self.policy, self.level, self.version = policy, policy.level, policy.version
-        self.spread: list[float] = []
-        self.changed: list[float] = []
-
-    def act(self, user_state: np.ndarray, pair_state: np.ndarray) -> np.ndarray:
-        a = np.clip(np.asarray(self.policy.act(user_state, pair_state), np.float64), -1, 1)
-        preds = np.asarray(pair_state)[..., S.OFFSET_PRED:S.OFFSET_PRED + S.NUM_HEADS]
-        mean = a.mean(1, keepdims=True)
-        own = np.sort(np.argsort(-log_fused_score(preds, a), 1, kind="stable")[:, :S.LIST_LEN])
-        avg = np.sort(np.argsort(-log_fused_score(preds, mean), 1, kind="stable")
-                      [:, :S.LIST_LEN])
-        changed = [len(np.setdiff1d(x, y)) for x, y in zip(own, avg)]
-        self.spread.append(float(a.std(1).mean()))
-        self.changed.append(float(np.mean(changed)) / S.LIST_LEN)
-        return a.astype(np.float32)
 
 
 def headroom(exp: ExperimentConfig, out: Path, beta: float, n_draws: int = 32

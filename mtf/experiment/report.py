@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from mtf.experiment.config import ExperimentConfig
+from mtf.experiment.evaluate import OFFLINE
 
 
 def _fmt(v: float | None, p: int = 2) -> str:
@@ -25,7 +26,7 @@ def report_markdown(exp: ExperimentConfig, rows: list[dict[str, Any]],
     """report.md: the run's plan, one row per learner (truth, changes vs fixed, offline
     metrics), the training-seed table when there are several fits, the rank correlations."""
     by = {(r["learner"], r["metric"]): r for r in rows}
-    names = list(dict.fromkeys(r["learner"] for r in rows))
+    names = list(dict.fromkeys(r["learner"] for r in rows if r["metric"] == "sim/uvc"))
 
     def cell(n: str, m: str, p: int = 2) -> str:
         r = by[(n, m)]
@@ -61,14 +62,40 @@ def report_markdown(exp: ExperimentConfig, rows: list[dict[str, Any]],
                 lines.append(f"| {n} | {by[(n, 'sim/uvc_delta_pct_train')]['n']} "
                              f"| {cell(n, 'sim/uvc_delta_pct_train')} "
                              f"| {cell(n, 'sim/udt_delta_pct_train')} |")
-    lines += ["", "Rank correlation across the policies of the offline metric with the "
-              "simulator's ground truth (mean over seeds):", "",
+    pair = [n for n in names if (n, "serving/swapped_slots") in by]
+    if pair:
+        oracle = ("pair_oracle_calibrated", "sim/uvc_delta_pct")
+        lines += ["", "Pair level: paired change against UnifiedRL (fit i against UnifiedRL's "
+                  "fit i, pooled over fits x evaluation seeds), the request-mean control "
+                  "(each request served the mean of the pair actions) vs fixed, exposed "
+                  "slots per request that differ from the request-mean action's, and the "
+                  "share of the calibrated pair oracle's UVC gain over fixed"
+                  + (f" ({cell(*oracle)} %)" if oracle in by else " (not run)") + ":", "",
+                  "| learner | dUVC % vs UnifiedRL [95% CI] | dUDT % vs UnifiedRL [95% CI] "
+                  "| request-mean dUVC % vs fixed [95% CI] | swapped slots / request "
+                  "| oracle share |", "|---|---|---|---|---|---|"]
+
+        def opt(n: str, m: str, p: int = 2) -> str:
+            return cell(n, m, p) if (n, m) in by else ""
+
+        for n in pair:
+            lines.append(f"| {n} | {opt(n, 'sim/uvc_vs_unified_rl_pct')} "
+                         f"| {opt(n, 'sim/udt_vs_unified_rl_pct')} "
+                         f"| {opt(n, 'sim/uvc_request_mean_delta_pct')} "
+                         f"| {opt(n, 'serving/swapped_slots')} "
+                         f"| {opt(n, 'sim/uvc_oracle_share')} |")
+    n_pol = corr[0]["n"] if corr else 0
+    lines += ["", f"Rank correlation across the {n_pol} fitted policies (learners x training "
+              "seeds) of the offline metric with the simulator's ground truth (mean over "
+              "evaluation seeds):", "",
               "| offline metric | truth | Spearman | Kendall |", "|---|---|---|---|"]
     cv = {r["metric"]: r["value"] for r in corr}
-    for off in ("ncis", "mtf_gauc"):
+    for off in OFFLINE:
         for truth in ("uvc", "udt"):
-            lines.append(f"| {off} | {truth} | {_fmt(cv[f'rank/spearman_{off}_vs_{truth}'])} "
-                         f"| {_fmt(cv[f'rank/kendall_{off}_vs_{truth}'])} |")
+            if f"rank/spearman_{off}_vs_{truth}" in cv:
+                lines.append(f"| {off} | {truth} "
+                             f"| {_fmt(cv[f'rank/spearman_{off}_vs_{truth}'])} "
+                             f"| {_fmt(cv[f'rank/kendall_{off}_vs_{truth}'])} |")
     return "\n".join(lines) + "\n"
 
 
@@ -81,7 +108,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     by = {(r["learner"], r["metric"]): r for r in rows}
-    names = list(dict.fromkeys(r["learner"] for r in rows))
+    names = list(dict.fromkeys(r["learner"] for r in rows if r["metric"] == "sim/uvc"))
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     x = np.arange(len(names))
     for ax, m, title in ((axes[0], "sim/uvc_delta_pct", "UVC change vs fixed (%)"),

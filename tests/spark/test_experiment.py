@@ -1,4 +1,4 @@
-"""The policy-quality experiment: its statistics, and the tiny profile end to end (all five
+"""The policy-quality experiment: its statistics, and the tiny profile end to end (all six
 learners, progressive rounds, report, plot and the Delta table experiment_results)."""
 
 from __future__ import annotations
@@ -57,7 +57,8 @@ def test_tiny_experiment_end_to_end(spark, cfg, tmp_path):
     ds = "2030-07-01"
     assert main(["--config", TINY, "--out", str(out), "--ds", ds]) == 0
     report = (out / "report.md").read_text()
-    learners = ("fixed", "cem", "batchrl_mtf", "unified_rl", "enhanced_rl")
+    learners = ("fixed", "cem", "batchrl_mtf", "unified_rl", "enhanced_rl",
+                "enhanced_rl_selection")
     for name in learners:
         assert f"| {name} |" in report
     assert (out / "plot.png").stat().st_size > 10_000
@@ -78,7 +79,9 @@ def test_tiny_experiment_end_to_end(spark, cfg, tmp_path):
          f"WHERE ds = '{ds}' AND run_id = 'experiment_tiny'")
     got = spark.sql(q).collect()
     n_rows = len(res["rows"]) + len(res["rank_correlations"])
-    assert len(got) == n_rows == 5 * 8 + 8
+    # 8 rows per learner, 5 more per pair-level one (vs UnifiedRL x2, request-mean x2,
+    # swapped slots), 8 rank correlations
+    assert len(got) == n_rows == 6 * 8 + 2 * 5 + 8
     corr = [r for r in got if r["learner"] == "all"]
     assert len(corr) == 8 and all(-1.0 <= r["value"] <= 1.0 or np.isnan(r["value"])
                                   for r in corr)
@@ -96,7 +99,7 @@ def test_training_seeds_give_one_fit_each_and_a_ci_over_them(tmp_path):
     exp = ExperimentConfig(run_id="seeds", profile="test", sim={"n_users": 40},
                            rl={"steps": 10, "batch_size": 16}, learners=("fixed", "unified_rl"),
                            train_seeds=(0, 1), data=DataPlan(days=1, behaviour="fixed"),
-                           eval=EvalPlan(seeds=(101, 102), users=30, n_boot=5))
+                           eval=EvalPlan(seeds=(101, 102), users=30, n_boot=5, value_steps=20))
     res = run(exp, tmp_path)
     fits = res["per_train_seed"]
     assert len(fits["fixed"]) == 1 and len(fits["unified_rl"]) == 2
@@ -110,3 +113,31 @@ def test_training_seeds_give_one_fit_each_and_a_ci_over_them(tmp_path):
     assert "Over training seeds" in (tmp_path / "report.md").read_text()
     with pytest.raises(ValueError, match="distinct"):
         ExperimentConfig(train_seeds=(1, 1))
+
+
+def test_pair_level_rows_against_unified_the_control_and_the_oracle(tmp_path):
+    from mtf.experiment import DataPlan, EvalPlan, ExperimentConfig, run
+    from mtf.experiment.stats import pct_change
+
+    exp = ExperimentConfig(run_id="pair", profile="test", sim={"n_users": 40},
+                           rl={"steps": 10, "batch_size": 16},
+                           learners=("fixed", "unified_rl", "enhanced_rl_selection"),
+                           train_seeds=(0, 1), data=DataPlan(days=1, behaviour="fixed"),
+                           eval=EvalPlan(seeds=(101, 102), users=30, n_boot=5, value_steps=20,
+                                         pair_oracle_beta=4.0))
+    res = run(exp, tmp_path)
+    rows = {(r["learner"], r["metric"]): r for r in res["rows"]}
+    fits, uni = res["per_train_seed"]["enhanced_rl_selection"], res["per_train_seed"]["unified_rl"]
+    # fit i against UnifiedRL's fit i, pooled over 2 fits x 2 evaluation seeds
+    pooled = [d for f, u in zip(fits, uni) for d in pct_change(f["uvc"], u["uvc"])]
+    vs = rows[("enhanced_rl_selection", "sim/uvc_vs_unified_rl_pct")]
+    assert vs["n"] == 4 and vs["value"] == pytest.approx(np.mean(pooled))
+    assert all(0 <= s <= 5 for f in fits for s in f["swapped"])
+    assert len(res["request_mean_by_fit"]["enhanced_rl_selection"]) == 2
+    assert ("enhanced_rl_selection", "sim/uvc_request_mean_delta_pct") in rows
+    gain = rows[("enhanced_rl_selection", "sim/uvc_delta_pct")]["value"]
+    top = rows[("pair_oracle_calibrated", "sim/uvc_delta_pct")]["value"]
+    share = rows[("enhanced_rl_selection", "sim/uvc_oracle_share")]["value"]
+    assert share == pytest.approx(gain / top)
+    assert ("unified_rl", "serving/swapped_slots") not in rows  # user level: nothing to swap
+    assert "| enhanced_rl_selection |" in (tmp_path / "report.md").read_text()
