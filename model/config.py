@@ -66,7 +66,7 @@ class EnhancedRLConfig:
     """'exposed': the paper's actor loss over the logged exposed pairs; 'selection': over
     the request's logged candidates, each weighted by its soft top-l membership under the
     actor's fused scores (docs/ALGORITHM.md section 9; needs the batch's cand_* tensors)."""
-    selection_temperature: float = 0.05
+    selection_temperature: float = 0.03
     """T of the soft top-l membership, in log fused score units (smaller: closer to the
     hard top-l, a gradient only near the margin)."""
     selection_candidates: int = 20
