@@ -203,6 +203,14 @@ def train(cfg: PipelineConfig, ds: str, snap: Snapshot, data_versions: dict[str,
     if ctx.is_main:
         log.info("batches of %s (candidate slots K = %s)", ", ".join(loader.columns()),
                  loader.candidate_slots())
+    needs = {"cand_state": rl.actor_objective == "selection",
+             "next_cand_state": rl.td_next == "selected_list"}
+    lacking = [c for c, need in needs.items() if need and c not in loader.columns()]
+    if lacking:
+        raise ValueError(f"rl.actor_objective = {rl.actor_objective!r} / rl.td_next = "
+                         f"{rl.td_next!r} need {', '.join(lacking)} in enhanced_state, which "
+                         f"the snapshot's files lack (build the days with raw_candidates"
+                         f"{' and data.next_candidates' if 'next_cand_state' in lacking else ''})")
     work = work_dir(out_dir)
     init = dd.broadcast(initial_state(cfg, ds, snap, ctx.world, work) if ctx.is_main
                         else None, ctx)

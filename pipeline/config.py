@@ -99,12 +99,18 @@ class GateConfig:
     """Exported actor vs eager actor tolerance."""
 
 
+ALGOS = {"enhanced_rl": "exposed", "enhanced_rl_selection": "selection"}
+"""The daily trainer's learners (model/learners names) and the actor objective of each."""
+
+
 @dataclass
 class PipelineConfig:
     profile: str = "demo"
     """Name of the YAML profile this config came from."""
     algo: str = "enhanced_rl"
-    """Learner to train (enhanced_rl; baselines come with their own names)."""
+    """Learner to train: 'enhanced_rl' (the paper's actor loss on the exposed pairs) or
+    'enhanced_rl_selection' (the selection-aware actor objective over the logged candidates);
+    it names the model versions and must agree with rl.actor_objective (`ALGOS`)."""
     sim: SimConfig = field(default_factory=SimConfig)
     """The user simulator (embedded default data source)."""
     reward: RewardConfig = field(default_factory=RewardConfig)
@@ -127,6 +133,11 @@ class PipelineConfig:
     def __post_init__(self) -> None:
         # the learner's name becomes a model version, an artifact folder and SQL literals
         check_identifier(self.algo, "algo")
+        if self.algo not in ALGOS:
+            raise ValueError(f"algo must be one of {sorted(ALGOS)}, got {self.algo!r}")
+        if self.rl.actor_objective != ALGOS[self.algo]:
+            raise ValueError(f"algo {self.algo!r} trains with rl.actor_objective = "
+                             f"{ALGOS[self.algo]!r}, got {self.rl.actor_objective!r}")
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -40,7 +40,7 @@ class SimConfig:
     """False: one noise draw per request shared by its candidates; True: one per candidate."""
     logged_candidates: int = 20
     """K: candidates per request written to raw_candidates, the top K by logged fused score
-    (the L exposed ones first); 0 logs none."""
+    (the L exposed ones first; all n_candidates when fewer); 0 logs none."""
     session_chunk: int = 8192
     """Sessions simulated together (memory bound); the output does not depend on it."""
     # --- MTL model (the biased predictions the fusion sees) --------------------------
@@ -97,9 +97,8 @@ class SimConfig:
             "0 <= explore_half_width <= 1": 0 <= self.explore_half_width <= 1,
             "request_gap_s >= 0.001": self.request_gap_s >= 0.001,
             "session_chunk >= 1": self.session_chunk >= 1,
-            f"logged_candidates 0 or in [LIST_LEN ({S.LIST_LEN}), n_candidates]":
-                self.logged_candidates == 0
-                or S.LIST_LEN <= self.logged_candidates <= self.n_candidates,
+            f"logged_candidates 0 or >= LIST_LEN ({S.LIST_LEN})":
+                self.logged_candidates == 0 or self.logged_candidates >= S.LIST_LEN,
             "latent_dim >= 1": self.latent_dim >= 1,
             "watch_noise > 0": self.watch_noise > 0,
             "mtl_noise >= 0": self.mtl_noise >= 0,

@@ -41,6 +41,7 @@ CONFIGS: dict[str, type] = {
     "enhanced_rl_selection": EnhancedRLConfig}
 """Registry name -> config dataclass (UnifiedRL reuses EnhancedRLConfig's fields)."""
 DEFAULTS: dict[str, dict[str, Any]] = {
+    "unified_rl": {"actor_objective": "exposed", "td_next": "logged_list"},
     "enhanced_rl": {"actor_objective": "exposed"},
     "enhanced_rl_selection": {"actor_objective": "selection"}}
 """Registry name -> the config values that define the method (over `base`, under `params`)."""

@@ -41,6 +41,12 @@ class UnifiedRL(EnhancedRL):
 
     state_dim = S.USER_STATE_DIM
 
+    def __init__(self, cfg: EnhancedRLConfig, *args, **kwargs):
+        if cfg.actor_objective != "exposed" or cfg.td_next != "logged_list":
+            raise ValueError("UnifiedRL acts once per request: it needs actor_objective "
+                             "'exposed' and td_next 'logged_list'")
+        super().__init__(cfg, *args, **kwargs)
+
     def _networks(self, cfg: EnhancedRLConfig) -> tuple[torch.nn.Module, CriticEnsemble]:
         actor = UserActor(hidden=cfg.actor_hidden)
         critic = CriticEnsemble(cfg.num_critic_sets, cfg.critics_per_set,

@@ -34,7 +34,7 @@ def _sql(env, *queries: str) -> list[list[dict]]:
 
 def test_demo_prints_the_day_table(e2e_day1):
     out = e2e_day1.stdout
-    assert DAY1 in out and "fixed-v0" in out and "enhanced_rl-" + DAY1 in out
+    assert DAY1 in out and "fixed-v0" in out and "enhanced_rl_selection-" + DAY1 in out
     for header in ("serving policy", "UVC", "UDT", "NCIS", "MTF-GAUC", "decision"):
         assert header in out
 
@@ -63,7 +63,7 @@ def test_tables_after_one_day(day1_tables):
         for m in ("ncis/sigma_0.05", "ncis/sigma_0.1", "mtf_gauc", "sim/uvc", "sim/udt"):
             assert (role, m) in metrics
     assert ("candidate", "losses/critic") in metrics
-    assert len(reg) == 1 and reg[0]["model_version"] == f"enhanced_rl-{DAY1}"
+    assert len(reg) == 1 and reg[0]["model_version"] == f"enhanced_rl_selection-{DAY1}"
     r = reg[0]
     assert r["status"] in ("published", "rejected")
     assert len(r["artifact_sha256"]) == 64 and r["git_sha"] and r["seed"] == 0

@@ -59,7 +59,7 @@ def _finish(proc: subprocess.Popen) -> None:
 
 
 def _artifact(warehouse: Path) -> Path:
-    return warehouse / "_artifacts" / f"enhanced_rl-{DS}"
+    return warehouse / "_artifacts" / f"enhanced_rl_selection-{DS}"
 
 
 def _rows(artifact: Path) -> list[dict]:
@@ -69,7 +69,8 @@ def _rows(artifact: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def snapshot_json(tmp_path_factory) -> Path:
     # 5 row groups of 32 lists: rank 0 reads 3 (96 lists), rank 1 reads 2 (64 lists)
-    return write_tiny_snapshot(tmp_path_factory.mktemp("snap"), n_files=1, rows_per_file=160)
+    return write_tiny_snapshot(tmp_path_factory.mktemp("snap"), n_files=1, rows_per_file=160,
+                               candidates=10)
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +83,7 @@ def uninterrupted(snapshot_json, tmp_path_factory) -> Path:
 
 def test_torchrun_two_ranks_one_artifact_equal_replicas(uninterrupted):
     artifacts = uninterrupted / "_artifacts"
-    assert sorted(p.name for p in artifacts.iterdir()) == [f"enhanced_rl-{DS}"]  # no .work/.tmp
+    assert sorted(p.name for p in artifacts.iterdir()) == [f"enhanced_rl_selection-{DS}"]  # no .work/.tmp
     art = _artifact(uninterrupted)
     meta = json.loads((art / "meta.json").read_text())
     assert meta["world_size"] == 2 and meta["steps"] == STEPS and meta["resume_count"] == 0

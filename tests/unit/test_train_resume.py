@@ -43,7 +43,7 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def snapshot_json(tmp_path_factory) -> Path:
-    return write_tiny_snapshot(tmp_path_factory.mktemp("snap"))
+    return write_tiny_snapshot(tmp_path_factory.mktemp("snap"), candidates=10)
 
 
 def config(*extra: str) -> PipelineConfig:
@@ -137,7 +137,7 @@ def test_killed_trainer_resumes_to_the_uninterrupted_result(reference, snapshot_
     """SIGKILL a trainer process after its first checkpoint; the rerun (in-process, same
     arguments, saves a second interpreter start) resumes and ends where the reference did."""
     warehouse = tmp_path / "wh"
-    artifact = warehouse / "_artifacts" / f"enhanced_rl-{DS}"
+    artifact = warehouse / "_artifacts" / f"enhanced_rl_selection-{DS}"
     state = work_dir(artifact) / STATE_FILE
     proc = _run_trainer(warehouse, snapshot_json)
     deadline = time.monotonic() + 120
@@ -169,11 +169,11 @@ def test_warm_start_takes_the_previous_networks(reference, snapshot_json, tmp_pa
     for s in ["rl.steps=10", "rl.actor_lr=0", "rl.critic_lr=0"]:
         args += ["--set", s]
     assert main(args) == 0
-    artifact = tmp_path / "wh" / "_artifacts" / f"enhanced_rl-{DS}"
+    artifact = tmp_path / "wh" / "_artifacts" / f"enhanced_rl_selection-{DS}"
     meta = json.loads((artifact / "meta.json").read_text())
     ref_ckpt = reference / "checkpoint.pt"
     assert meta["warm_start"]["path"] == str(ref_ckpt.resolve())
-    assert meta["warm_start"]["model_version"] == "enhanced_rl-" + DS
+    assert meta["warm_start"]["model_version"] == "enhanced_rl_selection-" + DS
     assert meta["config"]["rl"]["warm_start"] == str(reference)
     got, ref = learner_state(artifact)["learner"], learner_state(reference)["learner"]
     for net in ("actor", "critic"):
@@ -206,3 +206,16 @@ def test_batches_carry_the_candidates_the_snapshot_holds(tmp_path, monkeypatch):
         "next_cand_state": (b, 7, d), "next_cand_center": (b, 7, a), "next_cand_mask": (b, 7)}
     meta = json.loads((out / "meta.json").read_text())
     assert meta["candidate_slots"] == 7 and "next_cand_mask" in meta["columns_read"]
+
+
+def test_selection_objective_refuses_a_snapshot_without_candidates(tmp_path):
+    """actor_objective = 'selection' (the test profile's) on files from before the candidates:
+    a clear error naming the missing column, before any step; the paper's objective trains."""
+    snap = Snapshot.load(write_tiny_snapshot(tmp_path / "snap"))
+    with pytest.raises(ValueError, match="cand_state"):
+        train(config("rl.steps=2"), DS, snap, {snap.table: snap.version},
+              tmp_path / "enhanced_rl_selection-x", progress=False)
+    paper = config("rl.steps=2", "algo=enhanced_rl", "rl.actor_objective=exposed")
+    train(paper, DS, snap, {snap.table: snap.version}, tmp_path / "enhanced_rl-x",
+          progress=False)
+    assert (tmp_path / "enhanced_rl-x" / "meta.json").exists()
