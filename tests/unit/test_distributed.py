@@ -83,7 +83,8 @@ def uninterrupted(snapshot_json, tmp_path_factory) -> Path:
 
 def test_torchrun_two_ranks_one_artifact_equal_replicas(uninterrupted):
     artifacts = uninterrupted / "_artifacts"
-    assert sorted(p.name for p in artifacts.iterdir()) == [f"enhanced_rl_selection-{DS}"]  # no .work/.tmp
+    # no .work / .tmp left
+    assert sorted(p.name for p in artifacts.iterdir()) == [f"enhanced_rl_selection-{DS}"]
     art = _artifact(uninterrupted)
     meta = json.loads((art / "meta.json").read_text())
     assert meta["world_size"] == 2 and meta["steps"] == STEPS and meta["resume_count"] == 0
