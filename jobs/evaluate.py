@@ -126,7 +126,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, ds: str) -> dict:
     record = {
         "ds": ds, "model_version": version, "algo": cfg.algo,
         "eval_requests": int(len(data.mask)),
-        "eval_sessions": int(len(np.unique(data.session_id))),
+        "eval_sessions": int(len(np.unique(data.session))),
         "candidate": {"model_version": version, "algo": cfg.algo,
                       "metrics": score_policy(candidate, evaluator, cfg)},
         "current": {"model_version": current_ref.model_version, "algo": current_ref.algo,

@@ -118,6 +118,10 @@ def partition_rows(spark: SparkSession, db: str, table: str, ds: str) -> int:
     return int(read_partition(spark, db, table, ds).count())
 
 
+class SchemaMismatchError(RuntimeError):
+    """A job writes columns its table does not have."""
+
+
 def write_partition(df: DataFrame, db: str, table: str, ds: str) -> int:
     """Atomically replace the `ds` partition of `table` with `df` (Delta replaceWhere).
 
@@ -130,6 +134,14 @@ def write_partition(df: DataFrame, db: str, table: str, ds: str) -> int:
     validate_ds(ds)
     spark = df.sparkSession
     target = spark.table(qualified(db, table))
+    # a column the table lacks (a table created by an older DDL) must not vanish silently;
+    # `_`-prefixed columns are a job's own helpers
+    extra = [c for c in df.columns if c not in target.columns and not c.startswith("_")]
+    if extra:
+        raise SchemaMismatchError(
+            f"{db}.{table} lacks the columns {extra} that this job writes: the table was "
+            f"created by an older DDL (sql/ddl); add them (ALTER TABLE {db}.{table} ADD "
+            f"COLUMNS ...) or rebuild the table, see docs/OPERATIONS.md")
     df = df.select(*target.columns)  # DDL column order, fails loudly on a missing column
     (df.write.format("delta").mode("overwrite")
        .option("replaceWhere", f"ds = '{ds}'")

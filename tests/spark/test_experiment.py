@@ -79,11 +79,13 @@ def test_tiny_experiment_end_to_end(spark, cfg, tmp_path):
          f"WHERE ds = '{ds}' AND run_id = 'experiment_tiny'")
     got = spark.sql(q).collect()
     n_rows = len(res["rows"]) + len(res["rank_correlations"])
-    # 8 rows per learner, 5 more per pair-level one (vs UnifiedRL x2, request-mean x2,
-    # swapped slots), 8 rank correlations
-    assert len(got) == n_rows == 6 * 8 + 2 * 5 + 8
+    # 10 rows per learner (with the selection value), 5 more per pair-level one (vs
+    # UnifiedRL x2, request-mean x2, swapped slots); rank correlations: 4 offline metrics x
+    # 2 truths x Spearman / Kendall, over the 6 fitted policies
+    assert len(got) == n_rows == 6 * 10 + 2 * 5 + 16
     corr = [r for r in got if r["learner"] == "all"]
-    assert len(corr) == 8 and all(-1.0 <= r["value"] <= 1.0 or np.isnan(r["value"])
+    assert {r["n"] for r in res["rank_correlations"]} == {6}
+    assert len(corr) == 16 and all(-1.0 <= r["value"] <= 1.0 or np.isnan(r["value"])
                                   for r in corr)
     # rerunning replaces only this run's rows; another run_id on the same day is kept
     write_table(spark, db, ds, "experiment_tiny", res["rows"] + res["rank_correlations"])

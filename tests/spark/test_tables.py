@@ -55,6 +55,22 @@ def test_write_partition_refuses_rows_of_another_day(spark, cfg):
                         "2030-02-01")
 
 
+def test_write_partition_refuses_columns_the_table_lacks(spark, cfg):
+    """A table created by an older DDL: a column the job writes must not be dropped
+    silently (the day is not written); `_` helper columns are the job's own."""
+    from pyspark.sql import functions as F
+
+    from store.tables import SchemaMismatchError, partition_rows, write_partition
+
+    db = cfg.storage.database
+    df = _metrics(spark, "2030-02-05", 2)
+    with pytest.raises(SchemaMismatchError, match=r"\['cand_mask'\]"):
+        write_partition(df.withColumn("cand_mask", F.lit(1.0)), db, "dq_metrics", "2030-02-05")
+    assert partition_rows(spark, db, "dq_metrics", "2030-02-05") == 0
+    assert write_partition(df.withColumn("_rules", F.lit("x")), db, "dq_metrics",
+                           "2030-02-05") == 2
+
+
 def test_check_constraints_are_enforced(spark, cfg):
     from store.tables import write_partition
 
