@@ -94,7 +94,8 @@ def test_value_model_learns_the_list_td_value():
 
 def test_ncis_and_gauc_are_the_metric_functions():
     data = held_out(session_len=1)
-    ev = OfflineEvaluator(data, OfflineSettings(gamma=0.9, sigmas=(0.1,), n_boot=10))
+    ev = OfflineEvaluator(data, OfflineSettings(gamma=0.9, sigmas=(0.1,), n_boot=10,
+                                                value_steps=20))
     got = ev.score(FixedWeightsPolicy())
     acts = np.broadcast_to(FixedWeightsPolicy().act(data.user_state, data.pair_state)[:, None],
                            (len(data), L, A))
