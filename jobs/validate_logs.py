@@ -129,6 +129,26 @@ FLAGS = ("valid", "finish", "like", "share", "collect", "skip", "exit_after_requ
 # are filled in per run by `row_rules`; `null_key`, `null_value` (columns of NULLABLE
 # excepted), `wrong_partition` and the rules that need windows or other tables
 # (`CROSS_RULES`) are added by the job itself.
+def _pair_rules(table: str) -> tuple[Rule, ...]:
+    """The row rules of a table of (request, item) pairs with their predictions, candidate
+    stats, action and box centre (raw_exposures, raw_candidates)."""
+    return (
+        Rule(table, "negative_id", "item_id < 0", "negative item id"),
+        Rule(table, "vector_length",
+             f"size(preds) != {K} OR size(cand_rank) != {K} OR size(cand_z) != {K} "
+             f"OR size(action) != {A} OR size(mu_bp) != {A}",
+             "prediction, candidate-stat, action or box vector of the wrong length"),
+        Rule(table, "pred_range", _vec_bad("preds", K, lo=0, hi=1),
+             "MTL prediction outside [0, 1], NaN or inf"),
+        Rule(table, "action_range",
+             _vec_bad("action", A, hi=1, absolute=True) + " OR "
+             + _vec_bad("mu_bp", A, hi=1, absolute=True),
+             "pair action or box centre outside [-1, 1], NaN or inf"),
+        Rule(table, "vector_not_finite", _not_finite("cand_rank", "cand_z"),
+             "candidate rank or z-score with a null, NaN or infinite element"),
+    )
+
+
 RULES: tuple[Rule, ...] = (
     Rule("raw_users", "negative_id", "user_id < 0", "negative user id (ids are >= 0)"),
     Rule("raw_users", "interest_length", f"size(interest) != {S.INTEREST_DIM}",
@@ -177,19 +197,7 @@ RULES: tuple[Rule, ...] = (
          "hour, device, network, request index or candidate count out of range"),
     Rule("raw_requests", "crosses_midnight", "ts_ms < {day0_ms} OR ts_ms >= {day1_ms}",
          "request time outside the day: its session crosses midnight"),
-    Rule("raw_exposures", "negative_id", "item_id < 0", "negative item id"),
-    Rule("raw_exposures", "vector_length",
-         f"size(preds) != {K} OR size(cand_rank) != {K} OR size(cand_z) != {K} "
-         f"OR size(action) != {A} OR size(mu_bp) != {A}",
-         "prediction, candidate-stat, action or box vector of the wrong length"),
-    Rule("raw_exposures", "pred_range", _vec_bad("preds", K, lo=0, hi=1),
-         "MTL prediction outside [0, 1], NaN or inf"),
-    Rule("raw_exposures", "action_range",
-         _vec_bad("action", A, hi=1, absolute=True) + " OR "
-         + _vec_bad("mu_bp", A, hi=1, absolute=True),
-         "pair action or box centre outside [-1, 1], NaN or inf"),
-    Rule("raw_exposures", "vector_not_finite", _not_finite("cand_rank", "cand_z"),
-         "candidate rank or z-score with a null, NaN or infinite element"),
+    *_pair_rules("raw_exposures"),
     Rule("raw_exposures", "list_too_long", f"position < 0 OR position >= {L}",
          f"position outside the exposed list of length {L}"),
     Rule("raw_feedback", "negative_id", "item_id < 0", "negative item id"),
@@ -202,19 +210,7 @@ RULES: tuple[Rule, ...] = (
          "valid != CASE WHEN watch_time_s > {valid_s} THEN 1 ELSE 0 END",
          "valid disagrees with watch_time_s > quality.valid_watch_s"),
     Rule("raw_feedback", "flag_values", _flags(FLAGS), "a 0/1 flag with another value"),
-    Rule("raw_candidates", "negative_id", "item_id < 0", "negative item id"),
-    Rule("raw_candidates", "vector_length",
-         f"size(preds) != {K} OR size(cand_rank) != {K} OR size(cand_z) != {K} "
-         f"OR size(action) != {A} OR size(mu_bp) != {A}",
-         "prediction, candidate-stat, action or box vector of the wrong length"),
-    Rule("raw_candidates", "pred_range", _vec_bad("preds", K, lo=0, hi=1),
-         "MTL prediction outside [0, 1], NaN or inf"),
-    Rule("raw_candidates", "action_range",
-         _vec_bad("action", A, hi=1, absolute=True) + " OR "
-         + _vec_bad("mu_bp", A, hi=1, absolute=True),
-         "pair action or box centre outside [-1, 1], NaN or inf"),
-    Rule("raw_candidates", "vector_not_finite", _not_finite("cand_rank", "cand_z"),
-         "candidate rank or z-score with a null, NaN or infinite element"),
+    *_pair_rules("raw_candidates"),
     Rule("raw_candidates", "score_not_finite", "isnan(score) OR abs(score) = double('inf')",
          "logged fused score NaN or infinite"),
     Rule("raw_candidates", "too_many_candidates",

@@ -15,6 +15,9 @@ from core.settings import from_dict
 TD_MODES = ("list", "pair")
 ENSEMBLE_TARGETS = ("own", "redq_min")
 ACTOR_OBJECTIVES = ("exposed", "selection")
+OBJECTIVE_OF = {"enhanced_rl": "exposed", "enhanced_rl_selection": "selection"}
+"""The EnhancedRL learners by name (model/learners, the pipeline's `algo`) and the actor
+objective that defines each."""
 TD_NEXT = ("logged_list", "selected_list")
 
 

@@ -62,7 +62,6 @@ from model.losses import (
     fused_log_score,
     list_td_target,
     pair_td_target,
-    redq_min,
     selection_actor_loss,
     soft_top_l,
     target_multiplier,
@@ -301,13 +300,9 @@ class EnhancedRL:
         nxt = self._candidates(batch, "next_", self.actor_target, self.critic_target)
         n_list = batch["next_mask"].sum(-1)  # [B]
         p = soft_top_l(nxt["score"], nxt["mask"], n_list, cfg.selection_temperature)
-        v_next = (nxt["q"] * (p * nxt["phi"])).sum(-1)  # [S, m, B]
-        subsets = self._redq_subsets()
-        if subsets is not None:
-            v_next = redq_min(v_next, subsets)
-        r = torch.where(batch["mask"].unsqueeze(1) > 0, batch["reward"],
-                        torch.zeros_like(batch["reward"])).sum(-1)  # [B, S]
-        y = r.T.unsqueeze(1) + cfg.gamma * (1.0 - batch["done"]) * v_next
+        y = list_td_target(batch["reward"], batch["mask"], nxt["q"], p * nxt["phi"],
+                           nxt["mask"], batch["done"], cfg.gamma,
+                           redq_subsets=self._redq_subsets())
         return y, nxt["phi"][nxt["mask"] > 0]
 
     def _critic_q(self, batch: dict[str, torch.Tensor], b: int, slots: int) -> torch.Tensor:
@@ -355,10 +350,7 @@ class EnhancedRL:
             return self._selection_actor_step(batch)
         idx = _present_index(batch["mask"])
         if idx.numel() == 0:  # no exposed pair: a mean over nothing would be NaN
-            if self.grad_sync is not None:  # the other ranks step: join with a zero gradient
-                self.actor_opt.zero_grad(set_to_none=True)
-                self._step_actor()
-            return {}
+            return self._idle_actor_step()
         s = batch["pair_state"].reshape(b * slots, -1)[idx]  # [M, D] exposed pairs
         center = batch["box_center"].reshape(b * slots, -1)[idx]  # [M, A]
         pi = self.actor(s)  # [M, A]
@@ -389,10 +381,7 @@ class EnhancedRL:
             c = self._candidates(batch, "", self.actor, self.critic)
         n_list = torch.minimum(batch["mask"].sum(-1), c["mask"].sum(-1))  # [B]
         if float(n_list.sum()) == 0:  # no candidates: nothing to select from
-            if self.grad_sync is not None:
-                self.actor_opt.zero_grad(set_to_none=True)
-                self._step_actor()
-            return {}
+            return self._idle_actor_step()
         p = soft_top_l(c["score"], c["mask"], n_list, cfg.selection_temperature)
         parts = selection_actor_loss(c["q"], c["penalty"], p, c["mask"], n_list,
                                      self.set_weights, cfg.eta, cfg.lam)
@@ -414,6 +403,14 @@ class EnhancedRL:
                 "charts/selection_swaps": float(((1.0 - p) * logged).sum(-1).mean()),
             })
         return metrics
+
+    def _idle_actor_step(self) -> dict[str, float]:
+        """An actor step with nothing to learn from: skipped, except under data-parallel
+        training, where the other ranks step and this one joins with a zero gradient."""
+        if self.grad_sync is not None:
+            self.actor_opt.zero_grad(set_to_none=True)
+            self._step_actor()
+        return {}
 
     def _step_actor(self) -> dict[str, float]:
         """Average the actor's gradients over the ranks (missing ones count as zero), clip,

@@ -42,12 +42,16 @@ def target_multiplier(a: torch.Tensor, center: torch.Tensor, h: float,
 
 # --- critic targets (docs/ALGORITHM.md section 5) -----------------------------------------------
 def _check_target_inputs(reward: torch.Tensor, next_q: torch.Tensor, next_phi: torch.Tensor,
-                         next_mask: torch.Tensor, done: torch.Tensor) -> None:
+                         next_mask: torch.Tensor, done: torch.Tensor,
+                         same_slots: bool = True) -> None:
+    """Shapes of a TD target's inputs; the next list may have another number of slots
+    than list t (its candidates) unless `same_slots`."""
     b, s, slots = reward.shape
-    assert next_q.dim() == 4 and next_q.shape[0] == s and next_q.shape[2:] == (b, slots), (
+    assert next_q.dim() == 4 and next_q.shape[0] == s and next_q.shape[2] == b, (
         reward.shape, next_q.shape)
-    assert next_phi.shape == (b, slots) and next_mask.shape == (b, slots), (
-        next_phi.shape, next_mask.shape)
+    assert not same_slots or next_q.shape[3] == slots, (reward.shape, next_q.shape)
+    assert next_phi.shape == next_q.shape[2:] and next_mask.shape == next_q.shape[2:], (
+        next_phi.shape, next_mask.shape, next_q.shape)
     assert done.shape == (b,), done.shape
 
 
@@ -87,10 +91,12 @@ def list_td_target(reward: torch.Tensor, mask: torch.Tensor, next_q: torch.Tenso
     bootstraps from min_{j' in subset_i} of the NEXT-LIST value sum_k phi Q'_ij' (the min
     is taken at the list level, the unit of the TD error, not per pair).
 
-    reward [B, S, L], mask [B, L], next_q [S, m, B, L], next_phi [B, L], next_mask [B, L],
-    done [B] -> Y [S, m, B].
+    reward [B, S, L], mask [B, L], next_q [S, m, B, L'], next_phi [B, L'], next_mask [B, L'],
+    done [B] -> Y [S, m, B]. The next list's L' slots may differ from L (td_next =
+    'selected_list' passes the next request's K candidates, next_phi weighted by their
+    soft top-l membership).
     """
-    _check_target_inputs(reward, next_q, next_phi, next_mask, done)
+    _check_target_inputs(reward, next_q, next_phi, next_mask, done, same_slots=False)
     r = torch.where(mask.unsqueeze(1) > 0, reward, torch.zeros_like(reward)).sum(-1)  # [B, S]
     v_next = next_list_value(next_q, next_phi, next_mask)  # [S, m, B]
     if redq_subsets is not None:

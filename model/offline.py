@@ -31,6 +31,7 @@ from torch import nn
 
 from core import schema as S
 from core.fusion import log_fused_score
+from model.enhanced_rl import soft_update
 from model.learners.data import TrainData
 from model.metrics import discounted_returns, mtf_gauc, ncis
 from model.networks import mlp
@@ -129,9 +130,7 @@ def fit_value(data: HeldOut, settings: OfflineSettings) -> ListValue:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        with torch.no_grad():
-            for tp, p in zip(target.parameters(), model.parameters(), strict=True):
-                tp.lerp_(p, 0.01)
+        soft_update(target, model, 0.01)
     return model.eval()
 
 

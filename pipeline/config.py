@@ -25,7 +25,7 @@ import yaml
 
 from core.reward import RewardConfig
 from core.settings import PROJECT_ROOT, check_identifier, from_dict
-from model.config import EnhancedRLConfig
+from model.config import OBJECTIVE_OF, EnhancedRLConfig
 from sim.config import SimConfig
 from store.config import SparkConfig, StorageConfig
 
@@ -99,10 +99,6 @@ class GateConfig:
     """Exported actor vs eager actor tolerance."""
 
 
-ALGOS = {"enhanced_rl": "exposed", "enhanced_rl_selection": "selection"}
-"""The daily trainer's learners (model/learners names) and the actor objective of each."""
-
-
 @dataclass
 class PipelineConfig:
     profile: str = "demo"
@@ -110,7 +106,8 @@ class PipelineConfig:
     algo: str = "enhanced_rl"
     """Learner to train: 'enhanced_rl' (the paper's actor loss on the exposed pairs) or
     'enhanced_rl_selection' (the selection-aware actor objective over the logged candidates);
-    it names the model versions and must agree with rl.actor_objective (`ALGOS`)."""
+    it names the model versions and must agree with rl.actor_objective
+    (`model.config.OBJECTIVE_OF`)."""
     sim: SimConfig = field(default_factory=SimConfig)
     """The user simulator (embedded default data source)."""
     reward: RewardConfig = field(default_factory=RewardConfig)
@@ -133,11 +130,11 @@ class PipelineConfig:
     def __post_init__(self) -> None:
         # the learner's name becomes a model version, an artifact folder and SQL literals
         check_identifier(self.algo, "algo")
-        if self.algo not in ALGOS:
-            raise ValueError(f"algo must be one of {sorted(ALGOS)}, got {self.algo!r}")
-        if self.rl.actor_objective != ALGOS[self.algo]:
+        if self.algo not in OBJECTIVE_OF:
+            raise ValueError(f"algo must be one of {sorted(OBJECTIVE_OF)}, got {self.algo!r}")
+        if self.rl.actor_objective != OBJECTIVE_OF[self.algo]:
             raise ValueError(f"algo {self.algo!r} trains with rl.actor_objective = "
-                             f"{ALGOS[self.algo]!r}, got {self.rl.actor_objective!r}")
+                             f"{OBJECTIVE_OF[self.algo]!r}, got {self.rl.actor_objective!r}")
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -464,8 +464,8 @@ def _assemble(world: World, ds: str, version: str, out: DayArrays,
             "action": _rows(cc("action").reshape(-1, A)),
             "mu_bp": _rows(cc("mu_bp").reshape(-1, A)),
             "score": cc("score").astype(np.float64), "exposed": exposed,
-            "position": pd.array(np.where(exposed, c_index, 0), dtype="Int32")})
-        logs.raw_candidates.loc[~exposed, "position"] = pd.NA
+            # position = cand_index when exposed, NULL otherwise
+            "position": pd.arrays.IntegerArray(c_index.astype(np.int32), mask=~exposed)})
     if states is not None:
         logs.user_states = pd.DataFrame({
             "request_id": rid,

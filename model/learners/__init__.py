@@ -18,7 +18,7 @@ import dataclasses
 from typing import Any
 
 from core.settings import from_dict
-from model.config import EnhancedRLConfig
+from model.config import OBJECTIVE_OF, EnhancedRLConfig
 from model.learners.base import FitContext, Fitted, Learner
 from model.learners.batchrl_mtf import BatchRLMTFConfig, BatchRLMTFLearner
 from model.learners.cem import CEMConfig, CEMLearner
@@ -42,8 +42,7 @@ CONFIGS: dict[str, type] = {
 """Registry name -> config dataclass (UnifiedRL reuses EnhancedRLConfig's fields)."""
 DEFAULTS: dict[str, dict[str, Any]] = {
     "unified_rl": {"actor_objective": "exposed", "td_next": "logged_list"},
-    "enhanced_rl": {"actor_objective": "exposed"},
-    "enhanced_rl_selection": {"actor_objective": "selection"}}
+    **{name: {"actor_objective": obj} for name, obj in OBJECTIVE_OF.items()}}
 """Registry name -> the config values that define the method (over `base`, under `params`)."""
 RL_BASED = ("unified_rl", "enhanced_rl", "enhanced_rl_selection")
 """Learners whose config starts from the profile's `rl` section."""

@@ -85,19 +85,27 @@ def offline_metrics(policy, evaluator, exp: ExperimentConfig) -> dict[str, Any]:
     return out
 
 
-def ground_truth(policy, exp: ExperimentConfig, cfg: PipelineConfig) -> dict[str, list[float]]:
-    """UVC / UDT per held-out population seed (common random numbers across policies); for
-    a pair-level policy also `swapped`: exposed slots per request that differ from what its
-    request-mean action would expose (PairActionProbe), per seed."""
+def _truth_by_seed(exp: ExperimentConfig, cfg: PipelineConfig, serve
+                   ) -> dict[str, list[float]]:
+    """UVC / UDT of `serve(seed)` on each held-out population seed (common random numbers
+    across policies); `swapped` too when it is a PairActionProbe."""
     out: dict[str, list[float]] = {"uvc": [], "udt": []}
     for s in exp.eval.seeds:
-        served = PairActionProbe(policy) if policy.level == "pair" else policy
+        served = serve(s)
         r = evaluate_policy(cfg.sim, served, seed=s, n_users=exp.eval.users)
         out["uvc"].append(r["uvc"])
         out["udt"].append(r["udt"])
         if isinstance(served, PairActionProbe):
             out.setdefault("swapped", []).append(S.LIST_LEN * float(np.mean(served.changed)))
     return out
+
+
+def ground_truth(policy, exp: ExperimentConfig, cfg: PipelineConfig) -> dict[str, list[float]]:
+    """UVC / UDT per held-out population seed (common random numbers across policies); for
+    a pair-level policy also `swapped`: exposed slots per request that differ from what its
+    request-mean action would expose (PairActionProbe), per seed."""
+    return _truth_by_seed(exp, cfg, lambda s: PairActionProbe(policy)
+                          if policy.level == "pair" else policy)
 
 
 def pair_oracle_truth(exp: ExperimentConfig, cfg: PipelineConfig, beta: float
@@ -107,15 +115,9 @@ def pair_oracle_truth(exp: ExperimentConfig, cfg: PipelineConfig, beta: float
     from sim.oracle import PairBoxOracle, StateDecoder
     from sim.simulator import evaluation_world
 
-    out: dict[str, list[float]] = {"uvc": [], "udt": []}
-    for s in exp.eval.seeds:
-        dec = StateDecoder(evaluation_world(cfg.sim, s, exp.eval.users))
-        oracle = PairBoxOracle(FixedWeightsPolicy(), dec, cfg.sim.explore_half_width,
-                               "calibrated", beta)
-        r = evaluate_policy(cfg.sim, oracle, seed=s, n_users=exp.eval.users)
-        out["uvc"].append(r["uvc"])
-        out["udt"].append(r["udt"])
-    return out
+    return _truth_by_seed(exp, cfg, lambda s: PairBoxOracle(
+        FixedWeightsPolicy(), StateDecoder(evaluation_world(cfg.sim, s, exp.eval.users)),
+        cfg.sim.explore_half_width, "calibrated", beta))
 
 
 def _fit_mean(fits: list[dict[str, list[float]]], m: str) -> list[float]:
