@@ -27,7 +27,7 @@ from pipeline.config import PipelineConfig
 from pipeline.entry import parse_job_args
 from store.registry import serving_policy
 from store.spark import get_spark
-from store.tables import ensure_tables, qualified, read_partition, write_partition
+from store.tables import ensure_tables, qualified, read_partition, sql_string, write_partition
 
 log = logging.getLogger("jobs.rollback")
 
@@ -40,7 +40,6 @@ def next_day(ds: str) -> str:
 
 def run(spark: SparkSession, cfg: PipelineConfig, reason: str,
         version: str | None = None) -> dict[str, str]:
-    from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
     from jobs.publish import build_fusion_weights
@@ -61,10 +60,9 @@ def run(spark: SparkSession, cfg: PipelineConfig, reason: str,
     if row["status"] not in ("published", "rolled_back"):
         raise RuntimeError(f"{row['model_version']} is {row['status']}, not published")
     ds = row["ds"]
-    (DeltaTable.forName(spark, qualified(db, "policy_registry")).alias("t")
-     .update(condition=F.col("t.model_version") == F.lit(row["model_version"]),
-             set={"status": F.lit("rolled_back"), "reason": F.lit(reason),
-                  "updated_at_ds": F.lit(ds)}))
+    spark.sql(f"UPDATE {qualified(db, 'policy_registry')} SET status = 'rolled_back', "
+              f"reason = {sql_string(reason)}, updated_at_ds = {sql_string(ds)} "
+              f"WHERE model_version = {sql_string(row['model_version'])}")
     now_serving = serving_policy(spark, db, next_day(ds))
     n = write_partition(build_fusion_weights(read_partition(spark, db, "enhanced_state", ds),
                                              now_serving, ds), db, "fusion_weights", ds)

@@ -252,12 +252,15 @@ def train(cfg: PipelineConfig, ds: str, snap: Snapshot, data_versions: dict[str,
     step, last = learner.step, {}
     bar = tqdm(total=rl.steps, initial=step, desc=f"train {ds}", file=sys.stderr,
                disable=not (progress and ctx.is_main), mininterval=2.0)
+    tenth = max(1, rl.steps // 10)
     while step < rl.steps:
         for batch in loader.epoch(pos.epoch, skip=pos.batches):
             log_now = (step + 1) % rl.log_every == 0 or step + 1 == rl.steps
             last = learner.update(batch, diagnostics=log_now)
             step, pos.batches = step + 1, pos.batches + 1
             bar.update(1)
+            if not progress and ctx.is_main and step % tenth == 0:  # the log's progress line
+                log.info("train %s: step %d/%d", ds, step, rl.steps)
             if log_now:
                 last["charts/steps_per_sec"] = (step - start_step) / (time.perf_counter() - t0)
                 last["charts/epoch"] = pos.epoch

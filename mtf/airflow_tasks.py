@@ -1,9 +1,18 @@
 """Operator factories, params and callbacks for the DAGs in dags/ (wiring only).
 
 Imported at DAG-parse time, so it stays light: no Spark, torch or pandas imports.
-Spark jobs run through the Spark provider's SparkSubmitOperator against the Airflow
-connection `mtf_spark` (master, deploy mode: local[2] by default, a cluster by
-configuration); the same Spark conf as in-process sessions comes from store.spark_conf.
+A Spark job's task takes one of two paths, decided when it executes, from the run's profile:
+- **Spark Connect client** (the embedded default while the warehouse's Spark service runs,
+  `mtf spark start`; or `spark.connect: sc://...`): the task calls the job's `main` in its
+  own process, which attaches to the service in well under a second. The provider's
+  PySparkOperator would also reach a Connect server, but it hands the callable a bare
+  session built from a connection, bypasses the job's arguments and config, and stops the
+  session; our jobs already are Connect clients through `store.spark.get_spark`, so a thin
+  task that runs their `main` keeps one code path for the CLI, Airflow and tests.
+- **spark-submit** (no service, or `spark.connect: off`; the cluster path): the Spark
+  provider's SparkSubmitOperator against the Airflow connection `mtf_spark` (master, deploy
+  mode: local[2] by default, a cluster by configuration), with the same Spark conf as
+  in-process sessions (store.spark_conf).
 Non-Spark steps (training, the gate) run as their own processes through the `mtf` CLI.
 
 Everything a task uses comes from the RUN's profile (the `profile` param), never from the
@@ -105,19 +114,46 @@ def job_args(*extra: str) -> list[str]:
     return ["--ds", DS, "--profile", PROFILE, *extra]
 
 
-class ProfileSparkSubmitOperator(SparkSubmitOperator):
-    """spark-submit with the Spark conf of the run's profile (`profile` is templated and the
-    conf is built when the task executes, not when the DAG file is parsed)."""
+class ProfileSparkJobOperator(SparkSubmitOperator):
+    """A Spark job of the run's profile (`profile` is templated; the path and the conf are
+    chosen when the task executes, not when the DAG file is parsed): a Spark Connect client
+    of the warehouse's service when `store.service.connect_url` finds one, else spark-submit
+    with the profile's Spark conf."""
 
     template_fields = (*SparkSubmitOperator.template_fields, "profile")
 
-    def __init__(self, *, profile: str, **kwargs):
+    def __init__(self, *, profile: str, job: str, **kwargs):
         super().__init__(**kwargs)
         self.profile = profile
+        self.job = job
 
     def execute(self, context):
-        self.conf = {**spark_conf(load_config(self.profile)), **(self.conf or {})}
+        from store.service import connect_url
+
+        cfg = load_config(self.profile)
+        url = connect_url(cfg)
+        if url:
+            return run_connect_job(self.job, list(self.application_args or []), url)
+        self.conf = {**spark_conf(cfg), **(self.conf or {})}
         return super().execute(context)
+
+
+def run_connect_job(job: str, argv: list[str], url: str) -> None:
+    """Run jobs/<job>.py's `main(argv)` in this process as a client of `url`."""
+    import importlib
+
+    log.info("%s %s: Spark Connect client of %s", job, " ".join(argv), url)
+    previous = os.environ.get("MTF_SPARK_CONNECT")
+    os.environ["MTF_SPARK_CONNECT"] = url  # the job's get_spark attaches to the same server
+    try:
+        rc = importlib.import_module(f"jobs.{job}").main(argv)
+    finally:
+        if previous is None:
+            os.environ.pop("MTF_SPARK_CONNECT", None)
+        else:
+            os.environ["MTF_SPARK_CONNECT"] = previous
+    if rc:
+        raise RuntimeError(f"jobs/{job}.py exited with {rc}")
 
 
 class ProfileLandingSensor(PythonSensor):
@@ -132,11 +168,12 @@ class ProfileLandingSensor(PythonSensor):
 
 
 def spark_job(task_id: str, job: str, args: list[str] | None = None, **kwargs):
-    """A SparkSubmitOperator running jobs/<job>.py --ds <day> --profile <profile> [args],
-    with the Spark conf of the run's profile (built when the task executes)."""
-    return ProfileSparkSubmitOperator(
+    """jobs/<job>.py --ds <day> --profile <profile> [args]: a Connect client of the Spark
+    service, or spark-submit with the run's profile's conf (ProfileSparkJobOperator)."""
+    return ProfileSparkJobOperator(
         task_id=task_id,
         profile=PROFILE,
+        job=job,
         application=str(PROJECT_ROOT / "jobs" / f"{job}.py"),
         conn_id=SPARK_CONN_ID,
         packages=delta_package(),

@@ -11,6 +11,7 @@
     mtf run --ds 2026-01-01 [--simulate]  # the whole day in one process (no Airflow)
     mtf demo --days 3                     # N consecutive days through the real Airflow DAGs
     mtf sql "SELECT * FROM mtf.offline_metrics" ["<another query>" ...] [--format json]
+    mtf spark start|status|stop           # the warehouse's long-lived Spark (Connect) service
     mtf airflow -- dags list              # the airflow CLI with the project's environment
 
 Every step takes --profile (default $MTF_PROFILE or demo) and --set section.field=value.
@@ -26,11 +27,15 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.ds import day_range
 from core.settings import PROJECT_ROOT
 from pipeline.config import PipelineConfig
 from pipeline.entry import config_arguments, ds_arg, load_config_or_exit
+
+if TYPE_CHECKING:
+    from mtf.progress import DagProgress
 
 STEPS = ("simulate", "check-logs", "validate-logs", "build-state", "train", "evaluate", "gate",
          "publish", "online-metrics", "report", "maintenance", "rollback", "views", "experiment")
@@ -153,18 +158,63 @@ def format_demo_table(rows: list[dict]) -> str:
         "NCIS current", "MTF-GAUC", "GAUC current", "sim UVC", "sim UVC current", "decision"])
 
 
+def ensure_service(cfg: PipelineConfig, out=sys.stdout) -> str | None:
+    """The warehouse's Spark service for a multi-step command: its URL, started when none
+    runs (config `spark.connect: auto`); None when the config says `off` (classic Spark)."""
+    from store import service
+
+    url = service.connect_url(cfg)
+    mode = os.environ.get("MTF_SPARK_CONNECT", cfg.spark.connect).strip()
+    if url or mode != "auto":
+        return url
+    t0 = time.perf_counter()
+    st, _ = service.start(cfg)
+    print(f"== Spark service started at {st.url} in {time.perf_counter() - t0:.1f} s "
+          f"(stays up for `mtf sql`; `mtf spark stop` stops it)", file=out, flush=True)
+    return st.url
+
+
+def run_dag(dag_id: str, ds: str, verbose: bool, tty: bool) -> DagProgress:
+    """`airflow dags test <dag_id> <ds>`, its output read as it comes (progress lines)."""
+    from mtf.progress import DagProgress
+
+    progress = DagProgress(dag_id, ds, tty=tty)
+    with subprocess.Popen([str(BIN_DIR / "airflow"), "dags", "test", dag_id, ds],
+                          env=airflow_env(), text=True, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, bufsize=1) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if verbose:
+                sys.stdout.write(line)
+            progress.feed(line.rstrip("\n"))
+    if proc.returncode != 0 and progress.run_state is None:
+        progress.run_state = f"exit {proc.returncode}"
+    return progress
+
+
 def cmd_demo(args: argparse.Namespace, cfg: PipelineConfig) -> int:
+    from mtf.progress import task_table
+
     t0 = time.perf_counter()
     days = day_range(args.start, args.days)
+    if args.no_service:
+        os.environ["MTF_SPARK_CONNECT"] = "off"  # every task: spark-submit / its own JVM
+    url = ensure_service(cfg)
+    print(f"== Spark: {'Connect client of ' + url if url else 'spark-submit per step'}",
+          flush=True)
     airflow(["db", "migrate"], capture=True)
+    tty = sys.stdout.isatty()
+    tasks = []
     for ds in days:
         for dag_id in ("mtf_simulate", "mtf_daily"):
             print(f"== airflow dags test {dag_id} {ds}", flush=True)
-            res = airflow(["dags", "test", dag_id, ds], check=False, capture=not args.verbose)
-            if res.returncode != 0 or _dag_run_failed(res):
+            run = run_dag(dag_id, ds, args.verbose, tty)
+            tasks += run.tasks
+            if run.failed:
                 if not args.verbose:
-                    print(res.stdout[-6000:], res.stderr[-6000:], sep="\n", file=sys.stderr)
-                print(f"!! {dag_id} failed for {ds}", file=sys.stderr)
+                    print("\n".join(run.tail), file=sys.stderr)
+                print(f"!! {dag_id} failed for {ds} (run state {run.run_state})",
+                      file=sys.stderr)
                 return 1
     from store.spark import get_spark
 
@@ -172,17 +222,14 @@ def cmd_demo(args: argparse.Namespace, cfg: PipelineConfig) -> int:
     rows = demo_table(spark, cfg.storage.database, days)
     print()
     print(format_demo_table(rows))
+    print()
+    print(task_table(tasks))
     print(f"\ndemo: {len(days)} simulated days through Airflow in "
           f"{time.perf_counter() - t0:.0f} s (warehouse {cfg.storage.warehouse_path()})")
     if len(rows) != len(days):
         print(f"!! expected {len(days)} days in online_metrics, found {len(rows)}", file=sys.stderr)
         return 1
     return 0
-
-
-def _dag_run_failed(res: subprocess.CompletedProcess) -> bool:
-    out = (res.stdout or "") + (res.stderr or "")
-    return "state=failed" in out.replace(" ", "") or "DagRunState.FAILED" in out
 
 
 def cmd_run(args: argparse.Namespace, passthrough: list[str]) -> int:
@@ -225,6 +272,34 @@ def cmd_sql(args: argparse.Namespace, cfg: PipelineConfig) -> int:
     return 0
 
 
+def cmd_spark(args: argparse.Namespace, cfg: PipelineConfig) -> int:
+    """start | status | stop the warehouse's Spark service (store/service.py)."""
+    from store import service
+
+    if args.action == "start":
+        try:
+            st, new = service.start(cfg, port=args.port)
+        except service.ServiceError as e:
+            print(f"mtf spark: {e}", file=sys.stderr)
+            return 1
+        print(f"Spark service {'started' if new else 'already running'}: {st.url} "
+              f"(pid {st.pid}, warehouse {st.warehouse}, log {st.log})")
+        return 0
+    if args.action == "stop":
+        stopped = service.stop(cfg)
+        print(f"Spark service stopped (pid {stopped.pid})" if stopped
+              else "Spark service: not running")
+        return 0
+    st = service.running(cfg)
+    if not st:
+        print(f"Spark service: not running (warehouse {cfg.storage.warehouse_path()}); jobs "
+              f"start their own Spark")
+        return 3
+    print(f"Spark service: running at {st.url} (pid {st.pid}, up "
+          f"{time.time() - st.started_at:.0f} s, warehouse {st.warehouse}, log {st.log})")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(prog="mtf", description=__doc__,
@@ -243,12 +318,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     d.add_argument("--profile", default=None,
                    help="pipeline profile of the report query (the DAGs' tasks take "
                         "$MTF_PROFILE)")
-    d.add_argument("--verbose", action="store_true")
+    d.add_argument("--verbose", action="store_true", help="echo Airflow's output")
+    d.add_argument("--no-service", action="store_true",
+                   help="no Spark service: each Spark step through spark-submit (its own JVM)")
     s = sub.add_parser("sql", help="Spark SQL against the catalog")
     s.add_argument("query", nargs="+", help="one or more SQL statements")
     config_arguments(s)
     s.add_argument("--limit", type=int, default=1000)
     s.add_argument("--format", choices=["table", "json"], default="table")
+    sp = sub.add_parser("spark", help="start | status | stop the warehouse's Spark service")
+    sp.add_argument("action", choices=["start", "status", "stop"])
+    sp.add_argument("--port", type=int, default=0, help="port to listen on (start; default: "
+                                                        "a free one, recorded for clients)")
+    config_arguments(sp)
     a = sub.add_parser("airflow", help="airflow CLI with the project's environment")
     a.add_argument("args", nargs=argparse.REMAINDER)
     if argv and argv[0] in STEPS:
@@ -258,9 +340,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_run(args, rest)
     if rest:
         p.error(f"unrecognized arguments: {' '.join(rest)}")
-    if args.cmd in ("demo", "sql"):  # the config once, before any work: a bad one is one line
-        cfg = load_config_or_exit(p, args.profile, getattr(args, "overrides", []))
-        return (cmd_demo if args.cmd == "demo" else cmd_sql)(args, cfg)
+    if args.cmd in ("demo", "sql", "spark"):  # the config once, before any work: a bad one
+        cfg = load_config_or_exit(p, args.profile, getattr(args, "overrides", []))  # is a line
+        return {"demo": cmd_demo, "sql": cmd_sql, "spark": cmd_spark}[args.cmd](args, cfg)
     if args.cmd == "airflow":
         extra = args.args[1:] if args.args[:1] == ["--"] else args.args
         return airflow(extra, check=False).returncode

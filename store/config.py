@@ -17,7 +17,13 @@ from core.settings import PROJECT_ROOT, check_identifier
 @dataclass
 class SparkConfig:
     master: str = "local[2]"
-    """Spark master for in-process sessions (spark-submit passes its own)."""
+    """Spark master for in-process sessions and the Spark service (spark-submit passes its
+    own)."""
+    connect: str = "auto"
+    """Where jobs get their Spark session (env MTF_SPARK_CONNECT overrides): `auto` = the
+    warehouse's Spark service (`mtf spark start`, store/service.py) when it runs, else a
+    classic session (an in-process JVM, or the one spark-submit started); `off` = always
+    classic; `sc://host:port` = that Spark Connect server."""
     shuffle_partitions: int = 4
     """spark.sql.shuffle.partitions: small for one machine, raise on a cluster."""
     driver_memory: str = "4g"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
@@ -60,10 +61,13 @@ def upsert_registry(spark: SparkSession, db: str, row: dict, keep_published: boo
     """MERGE one registry row on its model_version (a rerun replaces its own row). With
     `keep_published`, a row already published is left as it is (a failed rerun of a day
     does not take its published policy out of service: that is what rollback is for)."""
-    from delta.tables import DeltaTable
-
-    src = spark.createDataFrame([row], spark.table(qualified(db, "policy_registry")).schema)
-    merge = (DeltaTable.forName(spark, qualified(db, "policy_registry")).alias("t")
-             .merge(src.alias("s"), "t.model_version = s.model_version"))
-    condition = "t.status <> 'published'" if keep_published else None
-    merge.whenMatchedUpdateAll(condition=condition).whenNotMatchedInsertAll().execute()
+    table = qualified(db, "policy_registry")
+    src = spark.createDataFrame([row], spark.table(table).schema)
+    view = f"_registry_row_{uuid.uuid4().hex}"
+    src.createOrReplaceTempView(view)  # SQL MERGE: the same on a classic and a Connect session
+    condition = " AND t.status <> 'published'" if keep_published else ""
+    try:
+        spark.sql(f"MERGE INTO {table} t USING {view} s ON t.model_version = s.model_version "
+                  f"WHEN MATCHED{condition} THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *")
+    finally:
+        spark.catalog.dropTempView(view)

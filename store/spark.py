@@ -1,8 +1,12 @@
 """The one Spark session builder.
 
-Local master by default; master, warehouse root and extra conf come from the config /
-environment (see pipeline.config). Under `spark-submit` (the Airflow path) the JVM already
-exists with the conf given on the command line, so the builder only attaches to it.
+Three ways to a session, one config:
+- **Spark Connect client** (`store.service.connect_url`): the warehouse's long-lived Spark
+  service, or a configured `sc://` server. The server holds the catalog and the conf.
+- **Under `spark-submit`** (the cluster path of the Airflow DAGs): the JVM already exists
+  with the conf given on the command line, so the builder only attaches to it.
+- **In-process JVM**: local master by default; master, warehouse root and extra conf come
+  from the config / environment (see pipeline.config).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from store.config import HasStorage
+from store.service import connect_url
 from store.spark_conf import delta_package, spark_conf
 
 log = logging.getLogger(__name__)
@@ -24,8 +29,24 @@ def _under_spark_submit() -> bool:
     return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
+def is_connect(spark: SparkSession) -> bool:
+    """True for a Spark Connect client session (it has no SparkContext)."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
 def get_spark(cfg: HasStorage, app_name: str = "mtf") -> SparkSession:
     """Return a Delta-enabled, catalog-backed SparkSession (database cfg.storage.database)."""
+    url = None if _under_spark_submit() else connect_url(cfg)
+    if url:
+        spark = SparkSession.builder.remote(url).getOrCreate()
+        log.info("%s: Spark Connect client of %s", app_name, url)
+    else:
+        spark = _classic(cfg, app_name)
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS {cfg.storage.database}")
+    return spark
+
+
+def _classic(cfg: HasStorage, app_name: str) -> SparkSession:
     if not cfg.storage.is_remote():
         Path(cfg.storage.warehouse_path()).mkdir(parents=True, exist_ok=True)
     metastore = cfg.storage.metastore_path()
@@ -42,5 +63,4 @@ def get_spark(cfg: HasStorage, app_name: str = "mtf") -> SparkSession:
         builder = builder.config(k, v)
     spark = builder.enableHiveSupport().getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
-    spark.sql(f"CREATE DATABASE IF NOT EXISTS {cfg.storage.database}")
     return spark

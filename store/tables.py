@@ -63,7 +63,7 @@ def _checks(statements: list[str]) -> list[tuple[str, str]]:
             if (m := _CONSTRAINT_RE.match(s))]
 
 
-def _sql_string(text: str) -> str:
+def sql_string(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
@@ -74,7 +74,7 @@ def _create_with_constraints(create: str, checks: list[tuple[str, str]]) -> str:
     each ALTER costs (two dozen of them made a fresh catalog take about 40 s longer)."""
     if not checks:
         return create
-    props = ", ".join(f"{_sql_string('delta.constraints.' + n)} = {_sql_string(e)}"
+    props = ", ".join(f"{sql_string('delta.constraints.' + n)} = {sql_string(e)}"
                       for n, e in checks)
     m = _TBLPROPS_RE.search(create)
     if m:
