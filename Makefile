@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-fast bench bench-etl airflow sql browser lint clean
+.PHONY: install demo test test-fast bench bench-etl bench-spark spark-start spark-stop airflow sql browser lint clean
 
 install: $(STAMP)
 
@@ -33,6 +33,19 @@ test-fast: install
 
 bench: install
 	$(PY) bench/bench_learner.py --out bench/results/learner.json
+
+# A Spark step's fixed cost and one analyst query: spark-submit per step vs a Connect client
+# of the Spark service (docs/OPERATIONS.md)
+bench-spark: install
+	$(PY) bench/bench_spark_service.py --out bench/results/spark_service.json
+
+# The warehouse's long-lived Spark (Connect) service: jobs, `mtf sql` and Airflow's Spark
+# steps attach to it while it runs
+spark-start: install
+	$(VENV)/bin/mtf spark start
+
+spark-stop: install
+	$(VENV)/bin/mtf spark stop
 
 # Airflow standalone (UI, scheduler, DAG processor, triggerer) with the project's DAGs;
 # prints the UI's URL and the generated admin login. Port: MTF_AIRFLOW_PORT (default 8080).

@@ -9,6 +9,9 @@ the login, so nobody has to dig them out of interleaved process logs.
 
     python -m mtf.airflow_ui [--port 8080]         # what `make airflow` runs
 
+It starts the warehouse's Spark service first when none runs (`mtf spark start`; config
+`spark.connect`), so that the DAGs' Spark steps attach to it instead of starting a JVM each.
+
 The port is configurable because the task runners reach the API server's execution API at
 the same base URL (`AIRFLOW__API__BASE_URL`), so both must move together.
 
@@ -121,6 +124,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=int(os.environ.get("MTF_AIRFLOW_PORT", 8080)))
     p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the UI")
     args = p.parse_args(list(sys.argv[1:] if argv is None else argv))
+    from mtf.cli import ensure_service
+    from pipeline.config import load_config
+
+    ensure_service(load_config())  # the DAGs' Spark steps attach to the warehouse's service
     env = ui_env(args.port)
     home = Path(env["AIRFLOW_HOME"])
     airflow = str(Path(sys.executable).parent / "airflow")

@@ -9,7 +9,7 @@ from pyspark.sql import SparkSession
 
 from core.ds import validate_ds
 from core.policy import FixedWeightsPolicy, Policy, TorchScriptPolicy
-from store.tables import qualified
+from store.tables import qualified, retry_on_conflict
 
 FIXED_VERSION = "fixed-v0"
 
@@ -67,7 +67,9 @@ def upsert_registry(spark: SparkSession, db: str, row: dict, keep_published: boo
     src.createOrReplaceTempView(view)  # SQL MERGE: the same on a classic and a Connect session
     condition = " AND t.status <> 'published'" if keep_published else ""
     try:
-        spark.sql(f"MERGE INTO {table} t USING {view} s ON t.model_version = s.model_version "
-                  f"WHEN MATCHED{condition} THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *")
+        retry_on_conflict(lambda: spark.sql(
+            f"MERGE INTO {table} t USING {view} s ON t.model_version = s.model_version "
+            f"WHEN MATCHED{condition} THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *"),
+            f"merge {table} {row['model_version']}")
     finally:
         spark.catalog.dropTempView(view)

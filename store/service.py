@@ -85,10 +85,22 @@ def _listening(host: str, port: int, timeout: float = 0.5) -> bool:
     return False
 
 
+def _is_server(pid: int) -> bool:
+    """The process is a Spark Connect server (not another process that got a recorded
+    server's pid after it died). Where /proc is missing, a live pid is taken as one."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return _alive(pid) and not Path("/proc/self").exists()
+    except OSError:
+        return False
+    return SERVER_CLASS.encode() in cmdline
+
+
 def running(cfg: HasStorage) -> ServiceState | None:
     """The server of this warehouse if its process is alive and its port answers."""
     st = read_state(cfg)
-    if st and _alive(st.pid) and _listening(st.host, st.port):
+    if st and _is_server(st.pid) and _listening(st.host, st.port):
         return st
     return None
 
@@ -203,7 +215,7 @@ def stop(cfg: HasStorage) -> ServiceState | None:
     """Stop this warehouse's server; returns what was stopped (None: nothing ran)."""
     with _lock(cfg):
         st = read_state(cfg)
-        if st and _alive(st.pid):
+        if st and _is_server(st.pid):
             _terminate(st.pid)
         else:
             st = None

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+import random
 import re
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -118,6 +122,39 @@ def partition_rows(spark: SparkSession, db: str, table: str, ds: str) -> int:
     return int(read_partition(spark, db, table, ds).count())
 
 
+T = TypeVar("T")
+
+# Delta's optimistic concurrency: a commit that lost a race to another writer of the same
+# table (error classes DELTA_CONCURRENT_*, or the exception names on older paths)
+_CONFLICTS = ("DELTA_CONCURRENT", "ConcurrentAppendException", "ConcurrentDeleteReadException",
+              "ConcurrentDeleteDeleteException", "ConcurrentTransactionException",
+              "MetadataChangedException")
+
+
+def is_conflict(e: BaseException) -> bool:
+    """True when `e` is a Delta commit conflict with a concurrent writer."""
+    text = f"{type(e).__name__} {e}"
+    return any(c in text for c in _CONFLICTS)
+
+
+def retry_on_conflict(fn: Callable[[], T], what: str, tries: int = 6) -> T:
+    """Run an idempotent Delta write, again after a commit conflict with another writer
+    (two days, or a rerun and a run, writing one table at once), with jittered backoff.
+    Safe only for writes whose repetition gives the same table: a replaceWhere overwrite
+    of one partition, a MERGE on a key."""
+    for attempt in range(tries):
+        try:
+            return fn()
+        except Exception as e:
+            if attempt + 1 == tries or not is_conflict(e):
+                raise
+            wait = 0.5 * 2 ** attempt * (1 + random.random())
+            log.warning("%s: lost a commit race to a concurrent writer (%s); retrying in "
+                        "%.1f s", what, str(e).strip().splitlines()[0][:200], wait)
+            time.sleep(wait)
+    raise AssertionError("unreachable")
+
+
 class SchemaMismatchError(RuntimeError):
     """A job writes columns its table does not have."""
 
@@ -143,9 +180,10 @@ def write_partition(df: DataFrame, db: str, table: str, ds: str) -> int:
             f"created by an older DDL (sql/ddl); add them (ALTER TABLE {db}.{table} ADD "
             f"COLUMNS ...) or rebuild the table, see docs/OPERATIONS.md")
     df = df.select(*target.columns)  # DDL column order, fails loudly on a missing column
-    (df.write.format("delta").mode("overwrite")
-       .option("replaceWhere", f"ds = '{ds}'")
-       .save(table_location(spark, db, table)))
+    location = table_location(spark, db, table)
+    retry_on_conflict(lambda: (df.write.format("delta").mode("overwrite")
+                               .option("replaceWhere", f"ds = '{ds}'").save(location)),
+                      f"write {db}.{table} ds={ds}")
     n = partition_rows(spark, db, table, ds)
     log.info("wrote %s rows to %s.%s ds=%s", n, db, table, ds)
     return n

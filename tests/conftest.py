@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -90,13 +91,19 @@ def e2e_env(tmp_root) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def e2e_day1(e2e_env) -> subprocess.CompletedProcess:
+def e2e_day1(e2e_env) -> Iterator[subprocess.CompletedProcess]:
     """One tiny day through the real Airflow DAGs (`mtf demo --days 1`), shared by the
-    end-to-end checks (tests/e2e/test_e2e.py) and the browser test of the UI."""
+    end-to-end checks (tests/e2e/test_e2e.py) and the browser test of the UI. The demo
+    starts the warehouse's Spark service, which the later checks use too; it is stopped
+    when the tests are done."""
     from core.settings import PROJECT_ROOT
 
-    res = subprocess.run([sys.executable, "-m", "mtf.cli", "demo", "--days", "1", "--start",
-                          E2E_DAY1], cwd=PROJECT_ROOT, text=True, capture_output=True,
-                         timeout=1500, env=e2e_env)
-    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
-    return res
+    cli = [sys.executable, "-m", "mtf.cli"]
+    res = subprocess.run([*cli, "demo", "--days", "1", "--start", E2E_DAY1], cwd=PROJECT_ROOT,
+                         text=True, capture_output=True, timeout=1500, env=e2e_env)
+    try:
+        assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
+        yield res
+    finally:
+        subprocess.run([*cli, "spark", "stop"], cwd=PROJECT_ROOT, env=e2e_env, timeout=120,
+                       capture_output=True)
