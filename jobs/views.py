@@ -1,7 +1,11 @@
-"""(Re)create the analyst views; optionally open a spark-sql shell on the catalog.
+"""(Re)create the analyst views; optionally open an interactive SQL shell on the catalog.
 
     python -m jobs.views            # (re)create the views of the configured catalog
-    python -m jobs.views --shell    # then an interactive spark-sql shell on it (`make sql`)
+    python -m jobs.views --shell    # then an interactive SQL shell on it (`make sql`)
+
+With the warehouse's Spark service running (`mtf spark start`) the shell is a Spark Connect
+client (statements end with `;`, results as tables, `quit;` or Ctrl-D leaves); without it,
+pyspark's `bin/spark-sql` in its own JVM.
 """
 
 from __future__ import annotations
@@ -10,10 +14,11 @@ import argparse
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from core.settings import PROJECT_ROOT
 from pipeline.entry import parse_job_args
+from store.service import connect_url
 from store.spark import get_spark
 from store.tables import ensure_tables
 from store.views import ensure_views, spark_sql_command
@@ -26,6 +31,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                        help="then open an interactive spark-sql shell on the catalog")
 
     args, cfg = parse_job_args(__doc__, argv, extra, ds=False)
+    if args.shell and connect_url(cfg):
+        spark = get_spark(cfg, "mtf-sql-shell")
+        ensure_tables(spark, cfg.storage.database)
+        ensure_views(spark, cfg.storage.database, force=args.force)
+        return sql_shell(spark, cfg.storage.database)
     if args.shell:
         # the embedded Derby metastore admits one JVM: create the views in a child
         # process, then replace this process with the shell's JVM
@@ -42,6 +52,55 @@ def main(argv: Sequence[str] | None = None) -> int:
     spark = get_spark(cfg, "mtf-views")
     ensure_tables(spark, cfg.storage.database)
     ensure_views(spark, cfg.storage.database, force=args.force)
+    return 0
+
+
+def statements(lines: Iterable[str]) -> Iterator[str]:
+    """SQL statements from input lines: each ends with `;` at the end of a line."""
+    buf: list[str] = []
+    for line in lines:
+        buf.append(line)
+        if line.rstrip().endswith(";"):
+            stmt = "\n".join(buf).strip().rstrip(";").strip()
+            buf = []
+            if stmt:
+                yield stmt
+
+
+def _input_lines(prompt: str) -> Iterator[str]:
+    while True:
+        try:
+            yield input(prompt)
+        except EOFError:
+            print()
+            return
+
+
+def sql_shell(spark, db: str, lines: Iterable[str] | None = None, limit: int = 1000) -> int:
+    """A SQL shell on a Spark Connect session; an error prints Spark's message and the
+    shell goes on."""
+    from pyspark.errors import PySparkException
+    from tabulate import tabulate
+
+    if lines is None:
+        try:
+            import readline  # noqa: F401  (line editing and history for input())
+        except ImportError:
+            pass
+        print(f"SQL on the Spark service (database {db}); end statements with ';', quit; "
+              f"leaves. Try: SELECT * FROM {db}.v_policy_comparison;", flush=True)
+        lines = _input_lines("mtf-sql> ")
+    spark.sql(f"USE {db}")
+    for stmt in statements(lines):
+        if stmt.lower() in ("quit", "exit"):
+            break
+        try:
+            df = spark.sql(stmt)
+            rows = df.limit(limit).collect()
+        except PySparkException as e:
+            print(f"error: {str(e).strip().splitlines()[0]}", flush=True)
+            continue
+        print(tabulate([list(r) for r in rows], headers=df.columns), flush=True)
     return 0
 
 

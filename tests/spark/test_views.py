@@ -116,3 +116,16 @@ def test_sql_typo_is_one_line_not_a_trace(spark, capsys):
     assert len(err) == 1 and err[0].startswith("mtf sql: ") and "SELEC" in err[0], err
     assert main(["sql", "SELECT count(*) AS n FROM mtf.no_such_table"]) == 1
     assert "no_such_table" in capsys.readouterr().err
+
+
+def test_sql_shell_runs_statements_and_survives_errors(views, spark, capsys):
+    from jobs.views import sql_shell
+
+    sql_shell(spark, DB, lines=["SELECT 1 AS x;", "SELECT nope FROM;", "SELECT count(*) AS n",
+                                "FROM policy_registry;", "quit;", "SELECT 3 AS never;"])
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["x"] and out[2].split() == ["1"]
+    assert out[3].startswith("error: [UNRESOLVED_COLUMN")
+    n = spark.table(f"{DB}.policy_registry").count()
+    assert out[4].split() == ["n"] and out[6].split() == [str(n)]  # in the shell's database
+    assert len(out) == 7  # nothing after quit
