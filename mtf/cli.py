@@ -197,9 +197,15 @@ def cmd_demo(args: argparse.Namespace, cfg: PipelineConfig) -> int:
 
     t0 = time.perf_counter()
     days = day_range(args.start, args.days)
+    from store.service import ServiceError
+
     if args.no_service:
         os.environ["MTF_SPARK_CONNECT"] = "off"  # every task: spark-submit / its own JVM
-    url = ensure_service(cfg)
+    try:
+        url = ensure_service(cfg)
+    except ServiceError as e:
+        print(f"mtf demo: {e}", file=sys.stderr)
+        return 1
     print(f"== Spark: {'Connect client of ' + url if url else 'spark-submit per step'}",
           flush=True)
     airflow(["db", "migrate"], capture=True)

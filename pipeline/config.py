@@ -10,6 +10,7 @@ environment, so that Airflow connections / cluster settings never live in the re
     MTF_LOCAL_DIR      local or mounted folder for artifacts and reports (required when the
                        warehouse is an object-store URI)
     MTF_SPARK_MASTER   Spark master for jobs started outside spark-submit
+    MTF_SPARK_CONNECT  auto | off | sc://host:port: the Spark service jobs attach to
 
 The resolved config is saved next to every artifact (`to_dict`).
 """

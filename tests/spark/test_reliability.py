@@ -268,10 +268,9 @@ def test_same_day_written_twice_at_once_never_duplicates(spark, cfg):
     ds = "2033-06-03"
     errors = _in_threads(*[lambda: write_partition(_rows(spark, ds, 25), db,
                                                    "offline_metrics", ds)] * 2)
-    # both may win in turn (serialized by Delta's optimistic commit), or one fails cleanly
-    # with Delta's concurrent-modification error; the partition is never doubled
-    for e in errors:
-        assert e is None or "Concurrent" in type(e).__name__ + str(e), e
+    # Delta's optimistic commit serializes them; a writer that lost the race retries its
+    # (idempotent) overwrite, so both succeed and the partition is never doubled
+    assert errors == [None, None]
     assert spark.sql(f"SELECT count(*), count(DISTINCT metric) FROM {db}.offline_metrics "
                      f"WHERE ds = '{ds}'").first() == (25, 25)
 
