@@ -100,6 +100,12 @@ def airflow_env() -> dict[str, str]:
         "PYSPARK_DRIVER_PYTHON": sys.executable,
         "PYTHONPATH": f"{PROJECT_ROOT}{os.pathsep}{env.get('PYTHONPATH', '')}".rstrip(os.pathsep),
     })
+    # Sized for a small machine (one task runs at a time in a day's chain; Airflow's defaults
+    # start 32 executor workers and 4 API workers); a setting in the environment wins.
+    for key, value in {"AIRFLOW__CORE__PARALLELISM": str(max(2, 2 * (os.cpu_count() or 1))),
+                       "AIRFLOW__API__WORKERS": "1",
+                       "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1"}.items():
+        env.setdefault(key, value)
     # The Spark connection: local by default; point it at a cluster by setting this variable
     # (or defining the `mtf_spark` connection in Airflow) -- never in the repository.
     env.setdefault("AIRFLOW_CONN_MTF_SPARK", json.dumps({

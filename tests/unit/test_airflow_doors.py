@@ -23,6 +23,19 @@ def test_api_server_listens_on_loopback_unless_told(monkeypatch):
     assert ui_env(8123)["AIRFLOW__API__BASE_URL"] == "http://localhost:8123"
 
 
+def test_airflow_is_sized_for_the_machine_unless_told(monkeypatch):
+    from mtf.cli import airflow_env
+
+    for key in ("AIRFLOW__CORE__PARALLELISM", "AIRFLOW__API__WORKERS"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    env = airflow_env()
+    assert env["AIRFLOW__CORE__PARALLELISM"] == "4" and env["AIRFLOW__API__WORKERS"] == "1"
+    assert env["AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES"] == "1"
+    monkeypatch.setenv("AIRFLOW__CORE__PARALLELISM", "64")
+    assert airflow_env()["AIRFLOW__CORE__PARALLELISM"] == "64"
+
+
 def test_generated_password_file_is_made_owner_only(tmp_path):
     from mtf.airflow_ui import PASSWORDS_FILE, admin_password
 
@@ -47,7 +60,7 @@ sys.executable = {str(tmp_path / "python")!r}  # the launcher finds `airflow` be
 ui.wait_healthy = lambda *a, **k: time.sleep(600)
 sys.exit(ui.main(["--port", "8765"]))
 """
-    env = dict(os.environ, MTF_AIRFLOW_HOME=str(tmp_path / "home"))
+    env = dict(os.environ, MTF_AIRFLOW_HOME=str(tmp_path / "home"), MTF_SPARK_CONNECT="off")
     proc = subprocess.Popen([sys.executable, "-c", code], env=env)
     deadline = time.monotonic() + 60
     while not (pidfile.exists() and pidfile.read_text().strip()):
