@@ -16,8 +16,10 @@ The tasks run one after the other, in the order of this table:
 (one run per day, in date order: `max_active_runs=1`).
 
 **On failure** a task retries twice (30 s apart), then logs one line `mtf-rl task FAILED: ...`
-with the day, the cause and the command to rerun it. Each task rewrites only its `ds`
-partition(s): clear and rerun any task or day safely.
+with the day, the cause and the command to rerun it, and sends a `task_failed` alert (the
+profile's `alerts`: `<local_dir>/_alerts/alerts.jsonl`, e-mail by configuration). A
+candidate the gate rejects leaves the `gate` task **skipped** and sends `gate_rejected`.
+Each task rewrites only its `ds` partition(s): clear and rerun any task or day safely.
 
 **Analysts**: the views `mtf.v_latest_policy`, `mtf.v_offline_metrics_daily`,
 `mtf.v_online_metrics_daily`, `mtf.v_policy_comparison` (`make sql`), and the report at
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 from airflow.sdk import TaskGroup
 
-from mtf.airflow_tasks import cli_step, landing_sensor, mtf_dag, spark_job
+from mtf.airflow_tasks import cli_step, gate_step, landing_sensor, mtf_dag, spark_job
 
 DOCS = {
     "wait_for_logs": "Sensor (reschedule mode, no Spark): waits until every raw log of the "
@@ -46,7 +48,9 @@ DOCS = {
     "evaluate": "Spark: NCIS (bootstrap CI), MTF-GAUC and the simulator's ground-truth A/B of "
                 "the candidate against the serving policy.",
     "gate": "Refuses non-finite, out-of-range, non-parity or regressing candidates "
-            "(`gate.json` in the artifact folder says why).",
+            "(`gate.json` in the artifact folder says why). A refusal ends this task "
+            "**skipped** (not green) and sends a `gate_rejected` alert; publish then "
+            "records the refusal and the current policy keeps serving.",
     "publish": "Spark: `offline_metrics`, `fusion_weights`, and last the `policy_registry` "
                "row; a published policy serves from the next day.",
     "online_metrics": "Spark: UVC / UDT of the day per serving policy, from the logs.",
@@ -71,8 +75,10 @@ with mtf_dag(
         train = cli_step("train", "train --no-progress", doc_md=DOCS["train"])
     with TaskGroup("release", prefix_group_id=False, tooltip="evaluate, gate, publish"):
         evaluate = spark_job("evaluate", "evaluate", doc_md=DOCS["evaluate"])
-        gate = cli_step("gate", "gate", doc_md=DOCS["gate"])
-        publish = spark_job("publish", "publish", doc_md=DOCS["publish"])
+        gate = gate_step("gate", doc_md=DOCS["gate"])
+        # publish records a refusal too (the gate task is then `skipped`, not failed)
+        publish = spark_job("publish", "publish", doc_md=DOCS["publish"],
+                            trigger_rule="none_failed")
     with TaskGroup("observe", prefix_group_id=False, tooltip="online metrics and report"):
         online = spark_job("online_metrics", "online_metrics", doc_md=DOCS["online_metrics"])
         report = spark_job("report", "report", doc_md=DOCS["report"])

@@ -106,9 +106,15 @@ def run(artifact_dir: Path, cfg: GateConfig) -> GateDecision:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args, cfg = parse_job_args("Gate today's candidate policy", argv)
-    run(artifact_dir(cfg, args.ds), cfg.gate)
-    return 0  # a refusal is a decision, not a failure: publish records it
+    def extra(p) -> None:
+        p.add_argument("--reject-exit-code", type=int, default=0,
+                       help="exit code on a refusal (default 0: a refusal is a decision, not "
+                            "a failure; publish records it). The daily DAG uses 99, which "
+                            "ends its gate task `skipped` with an alert")
+
+    args, cfg = parse_job_args("Gate today's candidate policy", argv, extra)
+    decision = run(artifact_dir(cfg, args.ds), cfg.gate)
+    return 0 if decision.publish else args.reject_exit_code
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.providers.standard.sensors.python import PythonSensor
 
 from core.settings import PROJECT_ROOT
+from mtf.alerts import MtfAlert, gate_reasons
 from pipeline.config import load_config, profiles
 from store.spark_conf import delta_package, spark_conf
 
@@ -75,8 +76,13 @@ DEFAULT_ARGS = {
     "retries": 2,
     "retry_delay": dt.timedelta(seconds=30),
     "depends_on_past": False,
-    "on_failure_callback": on_task_failure,
+    # the log line, then the alert channels of the run's profile (mtf/alerts.py)
+    "on_failure_callback": [on_task_failure, MtfAlert("task_failed")],
 }
+
+GATE_REJECTED = 99
+"""Exit code of `mtf gate` on a refusal inside the DAG: the gate task ends `skipped` (not
+green) and sends a `gate_rejected` alert; publish still runs and records the refusal."""
 
 
 def mtf_dag(dag_id: str, *, description: str, schedule: str, tags: list[str], doc_md: str,
@@ -205,6 +211,13 @@ def landing_sensor(task_id: str, **kwargs):
         timeout=default.landing_timeout_h * 3600,
         **kwargs,
     )
+
+
+def gate_step(task_id: str, **kwargs):
+    """`mtf gate` that ends `skipped` on a refusal, with a `gate_rejected` alert."""
+    return cli_step(task_id, f"gate --reject-exit-code {GATE_REJECTED}",
+                    skip_on_exit_code=GATE_REJECTED,
+                    on_skipped_callback=MtfAlert("gate_rejected", gate_reasons), **kwargs)
 
 
 def cli_step(task_id: str, subcommand: str, **kwargs):

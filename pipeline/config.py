@@ -101,6 +101,18 @@ class GateConfig:
 
 
 @dataclass
+class AlertsConfig:
+    """Who is told when a day goes wrong (mtf/alerts.py; Airflow notifiers)."""
+
+    log: bool = True
+    """Append every alert as one JSON line to <local_dir>/_alerts/alerts.jsonl."""
+    smtp_to: tuple[str, ...] = ()
+    """Also e-mail every alert to these addresses (Airflow's SMTP notifier)."""
+    smtp_conn_id: str = "smtp_default"
+    """Airflow connection of the SMTP server (host, port, login: never in the repository)."""
+
+
+@dataclass
 class PipelineConfig:
     profile: str = "demo"
     """Name of the YAML profile this config came from."""
@@ -123,6 +135,8 @@ class PipelineConfig:
     """Offline and simulator evaluation."""
     gate: GateConfig = field(default_factory=GateConfig)
     """Publication gate thresholds."""
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    """Where alerts go (failed task, rejected candidate)."""
     spark: SparkConfig = field(default_factory=SparkConfig)
     """Spark session settings."""
     storage: StorageConfig = field(default_factory=StorageConfig)

@@ -98,6 +98,10 @@ class StorageConfig:
         """Where model artifacts live (checkpoints, exported actors, eval/gate records)."""
         return str(Path(self.local_path()) / "_artifacts")
 
+    def alerts_path(self) -> str:
+        """The local alert log (<local_dir>/_alerts/alerts.jsonl), one JSON line an alert."""
+        return str(Path(self.local_path()) / "_alerts" / "alerts.jsonl")
+
     def reports_path(self) -> str:
         """Where the nightly HTML reports are written (<local_dir>/_reports/<ds>/)."""
         return str(Path(self.local_path()) / "_reports")

@@ -64,6 +64,10 @@ def test_daily_dag_order_groups_and_operators(dagbag):
             assert t.timeout == 12 * 3600 and t.poke_interval == 300
         elif t.task_id in cli_tasks:
             assert kind == "BashOperator", t.task_id
+            if t.task_id == "gate":  # a refusal: skipped (not green), alert, publish runs
+                assert "--reject-exit-code 99" in t.bash_command
+                assert t.skip_on_exit_code == [99] and t.on_skipped_callback
+                assert dag.get_task("publish").trigger_rule == "none_failed"
             assert '--ds "$MTF_RUN_DS" --profile "$MTF_RUN_PROFILE"' in t.bash_command
             assert t.env == {"MTF_RUN_DS": "{{ params.ds or ds }}",
                              "MTF_RUN_PROFILE": "{{ params.profile }}"} and t.append_env

@@ -1,0 +1,107 @@
+"""Alerts: a task that failed, a candidate the gate rejected.
+
+`MtfAlert` is an Airflow notifier (`airflow.sdk.bases.notifier.BaseNotifier`), attached to
+the DAGs' tasks as a callback. When it fires it reads the run's profile (`alerts` section):
+- `alerts.log` (default on): one JSON line appended to `<local_dir>/_alerts/alerts.jsonl`
+  (`{"at", "kind", "dag_id", "task_id", "ds", "run_id", "try", "message", "log_url"}`),
+  the embedded default that tests and a person's `tail -f` read;
+- `alerts.smtp_to`: also an e-mail through the SMTP provider's notifier, on the Airflow
+  connection `alerts.smtp_conn_id`.
+Any other channel (Slack, PagerDuty) is another notifier beside it. A notifier that fails
+logs the error and never fails the task it reports on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk.bases.notifier import BaseNotifier
+
+log = logging.getLogger(__name__)
+
+
+def alert_record(kind: str, context: dict[str, Any], message: str) -> dict[str, Any]:
+    ti = context.get("task_instance") or context.get("ti")
+    params = context.get("params") or {}
+    return {
+        "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "kind": kind,
+        "dag_id": getattr(ti, "dag_id", None),
+        "task_id": getattr(ti, "task_id", None),
+        "ds": params.get("ds") or context.get("ds"),
+        "run_id": context.get("run_id") or getattr(ti, "run_id", None),
+        "try": getattr(ti, "try_number", None),
+        "profile": params.get("profile"),
+        "message": message,
+        "log_url": getattr(ti, "log_url", None),
+    }
+
+
+def append_alert(path: str | Path, record: dict[str, Any]) -> None:
+    """One JSON line, appended in one write (O_APPEND: concurrent writers do not interleave
+    lines of this size)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(fd, (json.dumps(record, default=str) + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+class MtfAlert(BaseNotifier):
+    """Notify about `kind` (`task_failed`, `gate_rejected`) through the channels of the
+    run's profile. `message(context)` says what happened."""
+
+    def __init__(self, kind: str, message=None):
+        super().__init__()
+        self.kind = kind
+        self.message = message
+
+    def _text(self, context) -> str:
+        if self.message is not None:
+            return self.message(context)
+        exc = context.get("exception")
+        return repr(exc) if exc is not None else self.kind
+
+    def notify(self, context) -> None:
+        try:
+            from pipeline.config import load_config
+
+            params = context.get("params") or {}
+            cfg = load_config(params.get("profile"))
+            record = alert_record(self.kind, context, self._text(context))
+            if cfg.alerts.log:
+                append_alert(cfg.storage.alerts_path(), record)
+            if cfg.alerts.smtp_to:
+                from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+                SmtpNotifier(to=list(cfg.alerts.smtp_to), smtp_conn_id=cfg.alerts.smtp_conn_id,
+                             subject=f"mtf-rl {record['kind']}: {record['dag_id']}."
+                                     f"{record['task_id']} {record['ds']}",
+                             html_content=f"<pre>{json.dumps(record, indent=1)}</pre>"
+                             ).notify(context)
+            log.warning("mtf-rl ALERT %s: %s", self.kind, record["message"])
+        except Exception:  # an alert channel down must not change the task's outcome
+            log.exception("could not deliver the %s alert", self.kind)
+
+
+def gate_reasons(context) -> str:
+    """The gate's refusal, from the candidate's gate.json (jobs/gate.py)."""
+    from pipeline.config import load_config
+    from pipeline.provenance import artifact_dir
+
+    params = context.get("params") or {}
+    ds = params.get("ds") or context.get("ds")
+    cfg = load_config(params.get("profile"))
+    path = artifact_dir(cfg, ds) / "gate.json"
+    try:
+        reasons = json.loads(path.read_text()).get("reasons") or []
+    except (OSError, ValueError):
+        reasons = [f"no readable {path}"]
+    return f"candidate of {ds} rejected by the gate: " + "; ".join(map(str, reasons))

@@ -1,0 +1,89 @@
+"""Alerts: the gate's refusal as an exit code the DAG turns into `skipped`, and the
+notifier's line in the local alert log (what an operator's `tail -f` and the tests read)."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+from test_gate import GOOD, _with
+
+DS = "2031-03-04"
+
+
+@pytest.fixture()
+def local(tmp_path, monkeypatch):
+    monkeypatch.setenv("MTF_LOCAL_DIR", str(tmp_path))
+    return tmp_path
+
+
+def _candidate(local, rec) -> None:
+    """The day's candidate folder with this evaluation record (what evaluate writes)."""
+    from pipeline.config import load_config
+    from pipeline.provenance import artifact_dir
+
+    folder = artifact_dir(load_config("test"), DS)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "eval.json").write_text(json.dumps(rec))
+
+
+def _context(task_id: str, exception=None) -> dict:
+    ti = SimpleNamespace(dag_id="mtf_daily", task_id=task_id, try_number=3, run_id="r1",
+                         log_url="http://localhost:8080/log")
+    return {"task_instance": ti, "params": {"profile": "test", "ds": DS}, "ds": "2031-03-05",
+            "run_id": "r1", "exception": exception}
+
+
+def _alerts(local) -> list[dict]:
+    path = local / "_alerts" / "alerts.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_gate_exit_code_on_refusal_only(local):
+    from jobs.gate import main
+
+    _candidate(local, GOOD)
+    args = ["--ds", DS, "--profile", "test", "--reject-exit-code", "99"]
+    assert main(args) == 0  # published: success whatever the refusal code
+    _candidate(local, _with(["checks", "params_finite"], False))
+    assert main(args) == 99
+    assert main(args[:-2]) == 0  # by hand, a refusal is a decision, not a failure
+
+
+def test_failure_and_rejection_alerts_land_in_the_alert_log(local):
+    from jobs.gate import main
+    from mtf.alerts import MtfAlert, gate_reasons
+
+    _candidate(local, _with(["candidate", "metrics", "mtf_gauc", "value"], 0.5))
+    assert main(["--ds", DS, "--profile", "test", "--reject-exit-code", "99"]) == 99
+    MtfAlert("gate_rejected", gate_reasons).notify(_context("gate"))
+    MtfAlert("task_failed").notify(_context("evaluate", RuntimeError("no evaluation")))
+    first, second = _alerts(local)
+    assert first["kind"] == "gate_rejected" and first["task_id"] == "gate"
+    assert first["ds"] == DS and first["dag_id"] == "mtf_daily" and first["try"] == 3
+    assert first["message"].startswith(f"candidate of {DS} rejected by the gate: ")
+    assert "mtf_gauc regressed" in first["message"]
+    assert second["kind"] == "task_failed" and second["task_id"] == "evaluate"
+    assert second["message"] == "RuntimeError('no evaluation')"
+    assert second["log_url"] == "http://localhost:8080/log"
+
+
+def test_a_broken_channel_never_fails_the_task(local, monkeypatch, caplog):
+    from mtf.alerts import MtfAlert
+
+    monkeypatch.setattr("mtf.alerts.append_alert",
+                        lambda *a: (_ for _ in ()).throw(OSError("disk full")))
+    MtfAlert("task_failed").notify(_context("publish"))  # logs, does not raise
+    assert "could not deliver the task_failed alert" in caplog.text
+    assert _alerts(local) == []
+
+
+def test_alert_log_can_be_switched_off(local, monkeypatch):
+    from mtf.alerts import MtfAlert
+    from pipeline.config import load_config
+
+    off = load_config("test", ["alerts.log=false"])
+    monkeypatch.setattr("pipeline.config.load_config", lambda *a, **k: off)
+    MtfAlert("task_failed").notify(_context("publish"))
+    assert _alerts(local) == []
