@@ -75,8 +75,9 @@ def main() -> int:
     client = [sys.executable, str(JOB), "--ds", "2026-01-01"]
     sql = [str(BIN / "mtf"), "sql", QUERY]
     load = [os.getloadavg()[0]]
-    timed(submit, envs["classic"])  # creates the catalog and the tables; warms the Ivy cache
-    timed(sql, envs["classic"])
+    views = [str(BIN / "mtf"), "views"]  # creates the catalog's tables and views
+    timed(submit, envs["classic"])  # warms the Ivy cache
+    timed(views, envs["classic"])
     t0 = time.perf_counter()
     st, _ = service.start(cfg)
     start_s = time.perf_counter() - t0
@@ -86,6 +87,7 @@ def main() -> int:
     first: dict[str, float] = {}
     try:
         first["Connect client trivial job"] = timed(client, envs["service"])
+        first["mtf views (creates the tables)"] = timed(views, envs["service"])
         first["mtf sql, service up"] = timed(sql, envs["service"])
         for _ in range(args.repeats):
             times["spark-submit trivial job"].append(timed(submit, envs["classic"]))

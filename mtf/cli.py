@@ -260,7 +260,6 @@ def cmd_sql(args: argparse.Namespace, cfg: PipelineConfig) -> int:
     from tabulate import tabulate
 
     from store.spark import get_spark
-    from store.tables import ensure_tables
 
     metastore = Path(cfg.storage.metastore_path())
     if not (metastore / "metastore_db").exists():  # a mistyped MTF_WAREHOUSE, not a new one
@@ -268,8 +267,7 @@ def cmd_sql(args: argparse.Namespace, cfg: PipelineConfig) -> int:
               f"{cfg.storage.warehouse_path()}): run a day first (mtf demo, mtf run) or point "
               f"MTF_WAREHOUSE / MTF_METASTORE_DIR at an existing warehouse", file=sys.stderr)
         return 2
-    spark = get_spark(cfg, "mtf-sql")
-    ensure_tables(spark, cfg.storage.database)
+    spark = get_spark(cfg, "mtf-sql")  # reads only: the jobs create the tables and views
     for query in args.query:
         try:
             df = spark.sql(query)
