@@ -21,6 +21,10 @@ profile's `alerts`: `<local_dir>/_alerts/alerts.jsonl`, e-mail by configuration)
 candidate the gate rejects leaves the `gate` task **skipped** and sends `gate_rejected`.
 Each task rewrites only its `ds` partition(s): clear and rerun any task or day safely.
 
+**Lineage**: every task declares the Delta tables (and landed logs, model artifacts) it
+reads and writes as Airflow Assets (`mtf/assets.py`): the Assets page shows the flow from
+`landing.*` to `mtf.fusion_weights` and the metric tables.
+
 **Analysts**: the views `mtf.v_latest_policy`, `mtf.v_offline_metrics_daily`,
 `mtf.v_online_metrics_daily`, `mtf.v_policy_comparison` (`make sql`), and the report at
 `<warehouse>/_reports/<ds>/report.html` (path in the `report` task's log).
@@ -31,6 +35,7 @@ from __future__ import annotations
 from airflow.sdk import TaskGroup
 
 from mtf.airflow_tasks import cli_step, gate_step, landing_sensor, mtf_dag, spark_job
+from mtf.assets import io
 
 DOCS = {
     "wait_for_logs": "Sensor (reschedule mode, no Spark): waits until every raw log of the "
@@ -67,20 +72,23 @@ with mtf_dag(
     doc_md=__doc__,
 ) as dag:
     with TaskGroup("ingest", prefix_group_id=False, tooltip="logs landed and validated"):
-        wait_for_logs = landing_sensor("wait_for_logs", doc_md=DOCS["wait_for_logs"])
-        validate = spark_job("validate_logs", "validate_logs", doc_md=DOCS["validate_logs"])
+        wait_for_logs = landing_sensor("wait_for_logs", doc_md=DOCS["wait_for_logs"],
+                                       **io("wait_for_logs"))
+        validate = spark_job("validate_logs", "validate_logs", doc_md=DOCS["validate_logs"],
+                             **io("validate_logs"))
     with TaskGroup("learn", prefix_group_id=False, tooltip="training rows and training"):
         build = spark_job("build_enhanced_state", "build_enhanced_state",
-                          doc_md=DOCS["build_enhanced_state"])
-        train = cli_step("train", "train --no-progress", doc_md=DOCS["train"])
+                          doc_md=DOCS["build_enhanced_state"], **io("build_enhanced_state"))
+        train = cli_step("train", "train --no-progress", doc_md=DOCS["train"], **io("train"))
     with TaskGroup("release", prefix_group_id=False, tooltip="evaluate, gate, publish"):
-        evaluate = spark_job("evaluate", "evaluate", doc_md=DOCS["evaluate"])
-        gate = gate_step("gate", doc_md=DOCS["gate"])
+        evaluate = spark_job("evaluate", "evaluate", doc_md=DOCS["evaluate"], **io("evaluate"))
+        gate = gate_step("gate", doc_md=DOCS["gate"], **io("gate"))
         # publish records a refusal too (the gate task is then `skipped`, not failed)
         publish = spark_job("publish", "publish", doc_md=DOCS["publish"],
-                            trigger_rule="none_failed")
+                            trigger_rule="none_failed", **io("publish"))
     with TaskGroup("observe", prefix_group_id=False, tooltip="online metrics and report"):
-        online = spark_job("online_metrics", "online_metrics", doc_md=DOCS["online_metrics"])
-        report = spark_job("report", "report", doc_md=DOCS["report"])
+        online = spark_job("online_metrics", "online_metrics", doc_md=DOCS["online_metrics"],
+                           **io("online_metrics"))
+        report = spark_job("report", "report", doc_md=DOCS["report"], **io("report"))
     (wait_for_logs >> validate >> build >> train >> evaluate >> gate >> publish >> online
      >> report)

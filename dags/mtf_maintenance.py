@@ -20,6 +20,7 @@ from __future__ import annotations
 from airflow.sdk import Param
 
 from mtf.airflow_tasks import mtf_dag, spark_job
+from mtf.assets import io
 
 with mtf_dag(
     "mtf_maintenance",
@@ -32,4 +33,5 @@ with mtf_dag(
 ) as dag:
     spark_job("optimize_vacuum", "maintenance", args=["--days", "{{ params.days }}"],
               doc_md="OPTIMIZE the recent partitions, then VACUUM with a retention that keeps "
-                     "the training window's snapshots readable.")
+                     "the training window's snapshots readable.",
+              **io("optimize_vacuum"))

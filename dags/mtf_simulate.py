@@ -16,6 +16,7 @@ the day before), so simulate a range with a backfill, which runs one day at a ti
 from __future__ import annotations
 
 from mtf.airflow_tasks import mtf_dag, spark_job
+from mtf.assets import io
 
 with mtf_dag(
     "mtf_simulate",
@@ -26,4 +27,5 @@ with mtf_dag(
 ) as dag:
     spark_job("simulate", "simulate",
               doc_md="Spark + numpy simulator: serves the published policy to simulated "
-                     "users for the day and lands the six raw log tables.")
+                     "users for the day and lands the six raw log tables.",
+              **io("simulate"))

@@ -7,12 +7,13 @@ import random
 import re
 import time
 from collections.abc import Callable
-from typing import TypeVar
-
-from pyspark.sql import DataFrame, SparkSession
+from typing import TYPE_CHECKING, TypeVar
 
 from core.ds import validate_ds
 from core.settings import PROJECT_ROOT
+
+if TYPE_CHECKING:  # light at import: the DAG files read the table names
+    from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
 

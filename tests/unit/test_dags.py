@@ -154,3 +154,38 @@ def test_spark_conf_and_sensor_settings_come_from_the_runs_profile(dagbag, monke
     sensor.op_kwargs = {**sensor.op_kwargs, "profile": "paper"}
     sensor.execute({})
     assert seen["poke"] == 7.0 and seen["timeout"] == 1800.0
+
+
+def test_assets_trace_the_landed_logs_to_the_published_weights(dagbag):
+    """Inlets and outlets: every table a task reads is written by a task before it in the
+    day (or is the registry, which the previous day wrote), and the graph leads from the
+    landed raw logs to fusion_weights and the metric tables."""
+    from mtf.assets import IO
+
+    daily, simulate = dagbag.dags["mtf_daily"], dagbag.dags["mtf_simulate"]
+    edges: dict[str, set[str]] = {}
+    for dag in (simulate, daily):
+        for t in dag.tasks:
+            ins, outs = ([a.name for a in t.inlets], [a.name for a in t.outlets])
+            assert (ins, outs) == ([a.name for a in IO[t.task_id][0]],
+                                   [a.name for a in IO[t.task_id][1]]), t.task_id
+            for a in ins:
+                edges.setdefault(a, set()).add(t.task_id)
+            for a in outs:
+                edges.setdefault(t.task_id, set()).add(a)
+    order = [t.task_id for t in simulate.tasks] + ["wait_for_logs", "validate_logs",
+                                                   "build_enhanced_state", "train", "evaluate",
+                                                   "gate", "publish", "online_metrics", "report"]
+    written: set[str] = set()
+    for task_id in order:
+        reads = {a.name for a in IO[task_id][0]} - {"mtf.policy_registry"}
+        assert reads <= written, (task_id, reads - written)
+        written |= {a.name for a in IO[task_id][1]}
+    reach, todo = set(), ["landing.raw_requests"]
+    while todo:
+        node = todo.pop()
+        if node not in reach:
+            reach.add(node)
+            todo += edges.get(node, ())
+    assert {"mtf.fusion_weights", "mtf.offline_metrics", "mtf.online_metrics",
+            "mtf.policy_registry", "mtf.dq_metrics", "report"} <= reach
