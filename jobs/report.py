@@ -1,17 +1,23 @@
 """Job `report`: the nightly report of day ds, an HTML page with PNG plots.
 
 Why: the gate decides alone each night, and the numbers behind its decision are spread
-over Delta tables and artifact files. One page per day lets an engineer or analyst see at
-a glance whether training behaved (curves from the artifact's `train_metrics.jsonl`),
-how the offline metrics moved over the days (`v_offline_metrics_daily`), what weights the
-published policy gives (distribution per objective from `fusion_weights`), and what users
-did under each serving policy (`v_online_metrics_daily`), next to the day's candidate vs
-current comparison (`v_policy_comparison`).
+over Delta tables and artifact files. One page per day answers the morning question first
+(the headline: published or rejected, and why, from `policy_registry`), then lets an
+engineer or analyst see whether the day's logs were sound (landed / accepted / quarantined
+per table and the rules that fired, from `dq_metrics`), whether training behaved (curves
+from the artifact's `train_metrics.jsonl`), how the offline metrics moved over the days
+(`v_offline_metrics_daily`), what weights the published policy gives (distribution per
+objective from `fusion_weights`, zoomed to the per-pair spread), and what users did under
+each serving policy (`v_online_metrics_daily`), next to the day's candidate vs
+current comparison (`v_policy_comparison`), and where the candidate came from (git SHA,
+seed, Delta versions read, artifact checksum). `<reports>/index.html` lists every day with
+its decision.
 
 Spark only aggregates (the histograms are computed in Spark, so the driver never
 collects per-pair rows); pandas + matplotlib draw. Output:
 
-    <warehouse>/_reports/<ds>/report.html + *.png     (the path is logged)
+    <local_dir>/_reports/<ds>/report.html + *.png     (the path is logged)
+    <local_dir>/_reports/index.html                   (every day, newest first)
 
     spark-submit jobs/report.py --ds 2026-01-03
 """
@@ -22,7 +28,7 @@ import html
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -64,6 +70,10 @@ class ReportData:
     """v_online_metrics_daily rows up to ds."""
     comparison: pd.DataFrame
     """v_policy_comparison rows of ds."""
+    decision: dict | None = None
+    """The policy_registry row of the candidate trained on ds (None: none registered)."""
+    dq: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """dq_metrics rows of ds: table_name, rule, severity, rows_checked, rows_failed."""
 
 
 def read_train_curves(path: Path) -> pd.DataFrame:
@@ -111,7 +121,12 @@ def collect(spark: SparkSession, cfg: PipelineConfig, ds: str) -> ReportData:
                    f"ORDER BY ds, policy_version"),
         comparison=pdf(f"SELECT metric, candidate_version, current_version, candidate_value, "
                        f"current_value, delta, rel_delta, decision, reason "
-                       f"FROM {db}.v_policy_comparison WHERE ds = '{ds}' ORDER BY metric"))
+                       f"FROM {db}.v_policy_comparison WHERE ds = '{ds}' ORDER BY metric"),
+        decision=next(iter(pdf(f"SELECT * FROM {db}.policy_registry WHERE ds = '{ds}' "
+                               f"ORDER BY model_version DESC LIMIT 1").to_dict("records")),
+                      None),
+        dq=pdf(f"SELECT table_name, rule, severity, rows_checked, rows_failed "
+               f"FROM {db}.dq_metrics WHERE ds = '{ds}' ORDER BY table_name, rule"))
 
 
 def _figure(n_plots: int, ncols: int = 3):
@@ -175,7 +190,9 @@ def plot_weights(df: pd.DataFrame, path: Path) -> Path | None:
         width = (hi - lo) / BINS
         g = df[df["weight"] == name]
         ax.bar(lo + (g["bin"].astype(float) + 0.5) * width, g["n"], width=width)
-        ax.set_xlim(lo, hi)
+        if len(g):  # zoomed to the bins in use: the per-pair spread, not the whole range
+            ax.set_xlim(lo + (int(g["bin"].min()) - 1) * width,
+                        lo + (int(g["bin"].max()) + 2) * width)
         ax.set_title(name, fontsize=9)
     return _save(fig, path)
 
@@ -188,8 +205,8 @@ def plot_online(df: pd.DataFrame, path: Path) -> Path | None:
     fig, axes = _figure(2, ncols=2)
     for ax, col, title in ((axes[0], "uvc", "UVC per active user"),
                            (axes[1], "udt", "UDT (s) per active user")):
-        for version, g in df.groupby("policy_version"):
-            ax.bar([x[d] for d in g["ds"]], g[col], label=version)
+        for version, g in df.groupby("policy_version"):  # lines: the axis is not from 0
+            ax.plot([x[d] for d in g["ds"]], g[col], marker="o", label=version)
         ax.set_xticks(range(len(days)), days)
         ax.set_title(title, fontsize=9)
         ax.tick_params(axis="x", labelrotation=45, labelsize=7)
@@ -201,6 +218,77 @@ def _table(df: pd.DataFrame) -> str:
     if df.empty:
         return "<p><em>no rows</em></p>"
     return df.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-", border=0)
+
+
+def headline(decision: dict | None, ds: str) -> str:
+    """The morning answer: was the day's candidate published, and why (not)."""
+    if not decision:
+        return f"<p class='decision'><b>No candidate registered for {html.escape(ds)}</b> " \
+               "(training or evaluation did not complete; see the run's task logs).</p>"
+    status = str(decision.get("status"))
+    reason = decision.get("reason") or ("every gate check passed" if status == "published"
+                                        else "no reason recorded")
+    what = {"published": "serves from the next day", "rejected": "the current policy keeps "
+            "serving", "rolled_back": "taken out of service", "candidate": "not yet gated"}
+    return (f"<p class='decision'><b>{html.escape(status.upper())}</b>: "
+            f"{html.escape(str(decision.get('model_version')))} "
+            f"({html.escape(what.get(status, ''))}). Reason: {html.escape(str(reason))}</p>")
+
+
+def dq_summary(dq: pd.DataFrame) -> pd.DataFrame:
+    """Per bronze table: rows landed, accepted, quarantined, and the rules that fired."""
+    if dq.empty:
+        return dq
+    out = []
+    for table, g in dq.groupby("table_name", sort=True):
+        total = g[g["rule"] == "_all"]
+        landed = int(total["rows_checked"].iloc[0]) if len(total) else None
+        quarantined = int(total["rows_failed"].iloc[0]) if len(total) else None
+        fired = g[(g["rule"] != "_all") & (g["rows_failed"] > 0)]
+        out.append({"table": table, "landed": landed,
+                    "accepted": None if landed is None else landed - (quarantined or 0),
+                    "quarantined": quarantined,
+                    "rules that fired": ", ".join(f"{r} {n}" for r, n in
+                                                  zip(fired["rule"], fired["rows_failed"]))
+                    or "-"})
+    return pd.DataFrame(out)
+
+
+def provenance(decision: dict | None) -> str:
+    """Code, seed, data versions and artifact checksum of the day's candidate."""
+    if not decision:
+        return "<p><em>no candidate registered</em></p>"
+    try:
+        profile = json.loads(decision.get("config_json") or "{}").get("profile")
+    except ValueError:
+        profile = None
+    rows = pd.DataFrame([{"model_version": decision.get("model_version"),
+                          "algo": decision.get("algo"), "profile": profile,
+                          "seed": decision.get("seed"), "git_sha": decision.get("git_sha"),
+                          "data_versions": decision.get("data_versions"),
+                          "artifact_sha256": decision.get("artifact_sha256")}])
+    return _table(rows)
+
+
+def write_index(reports: Path, registry: pd.DataFrame) -> Path:
+    """<reports>/index.html: every day that has a report, newest first, with its decision."""
+    by_day = {r["ds"]: r for r in registry.to_dict("records")} if not registry.empty else {}
+    rows = []
+    for day in sorted((p.name for p in reports.iterdir() if (p / "report.html").exists()),
+                      reverse=True):
+        r = by_day.get(day, {})
+        rows.append(f"<tr><td><a href='{html.escape(day)}/report.html'>{html.escape(day)}</a>"
+                    f"</td><td>{html.escape(str(r.get('model_version', '-')))}</td>"
+                    f"<td>{html.escape(str(r.get('status', '-')))}</td>"
+                    f"<td>{html.escape(str(r.get('reason') or '-'))}</td></tr>")
+    page = ("<!doctype html><html><head><meta charset='utf-8'><title>mtf-rl reports</title>"
+            "<style>body{font-family:sans-serif;margin:2em}td,th{padding:2px 8px}</style>"
+            "</head><body><h1>mtf-rl nightly reports</h1><table><tr><th>day</th>"
+            "<th>candidate</th><th>decision</th><th>reason</th></tr>" + "".join(rows)
+            + "</table></body></html>")
+    path = reports / "index.html"
+    path.write_text(page)
+    return path
 
 
 def render_report(data: ReportData, out_dir: Path) -> Path:
@@ -220,12 +308,16 @@ def render_report(data: ReportData, out_dir: Path) -> Path:
          plot_online(data.online, out_dir / "online.png"), "no online metrics yet"),
     ]
     parts = [f"<h1>mtf-rl nightly report {html.escape(data.ds)}</h1>",
-             "<h2>Candidate vs current</h2>", _table(data.comparison)]
+             headline(data.decision, data.ds), "<h2>Candidate vs current</h2>",
+             _table(data.comparison), "<h2>Data quality of the day's logs</h2>",
+             _table(dq_summary(data.dq))]
     for title, png, missing in sections:
         parts.append(f"<h2>{html.escape(title)}</h2>")
         parts.append(f'<img src="{png.name}" alt="{html.escape(title)}">' if png
                      else f"<p><em>{html.escape(missing)}</em></p>")
-    parts += ["<h2>Online metrics</h2>", _table(data.online)]
+    parts += ["<h2>Online metrics</h2>", _table(data.online),
+              "<h2>Provenance</h2>", provenance(data.decision),
+              '<p><a href="../index.html">all days</a></p>']
     page = ("<!doctype html><html><head><meta charset='utf-8'>"
             f"<title>mtf-rl report {html.escape(data.ds)}</title>"
             "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
@@ -243,6 +335,10 @@ def reports_dir(cfg: PipelineConfig, ds: str) -> Path:
 
 def run(spark: SparkSession, cfg: PipelineConfig, ds: str) -> Path:
     path = render_report(collect(spark, cfg, ds), reports_dir(cfg, ds))
+    db = cfg.storage.database
+    write_index(path.parent.parent, spark.sql(
+        f"SELECT ds, model_version, status, reason FROM {db}.policy_registry "
+        f"ORDER BY ds, model_version").toPandas().drop_duplicates("ds", keep="last"))
     log.info("report for %s: %s", ds, path)
     print(f"mtf-rl report: {path}", flush=True)
     return path

@@ -28,6 +28,7 @@ def test_render_report_without_data_says_so(tmp_path):
     page = path.read_text()
     assert path.name == "report.html" and DS in page
     assert "no train_metrics.jsonl for this day" in page and "no fusion weights" in page
+    assert "No candidate registered for " + DS in page and "None" not in page
     assert not list((tmp_path / "r").glob("*.png"))
 
 
@@ -61,9 +62,39 @@ def test_report_job_on_small_tables(spark, cfg):
     write_partition(spark.createDataFrame(weights, spark.table(f"{db}.fusion_weights").schema),
                     db, "fusion_weights", DS)
 
+    reg = spark.createDataFrame([(CAND, "enhanced_rl", DS, "/a/actor.pt", "c" * 64, "pair",
+                                  json.dumps({"profile": "test"}), 7, "abc123",
+                                  json.dumps({"mtf.enhanced_state": 4}), "rejected",
+                                  "mtf_gauc regressed: 0.5 < 0.6 - 0.02", DS)],
+                                spark.table(f"{db}.policy_registry").schema)
+    from store.registry import upsert_registry
+
+    upsert_registry(spark, db, reg.first().asDict())
+    dq = [(DS, "r", t, rule, sev, n, f) for t, rule, sev, n, f in (
+        ("raw_requests", "_all", "summary", 100, 3), ("raw_requests", "bad_ids", "soft", 100, 2),
+        ("raw_requests", "session_cascade", "cascade", 100, 1),
+        ("raw_requests", "null_ts", "soft", 100, 0), ("raw_items", "_all", "summary", 50, 0))]
+    write_partition(spark.createDataFrame(dq, spark.table(f"{db}.dq_metrics").schema),
+                    db, "dq_metrics", DS)
+
     path = report.run(spark, cfg, DS)
     assert path == report.reports_dir(cfg, DS) / "report.html"
     page = path.read_text()
+    # the headline: the decision and its reason, first
+    assert "<b>REJECTED</b>: " + CAND in page and "mtf_gauc regressed: 0.5 &lt; 0.6" in page
+    assert page.index("REJECTED") < page.index("Candidate vs current")
+    dq_table = report.dq_summary(pd.DataFrame(dq, columns=["ds", "run_id", "table_name", "rule",
+                                                            "severity", "rows_checked",
+                                                            "rows_failed"]))
+    assert dq_table.to_dict("records") == [
+        {"table": "raw_items", "landed": 50, "accepted": 50, "quarantined": 0,
+         "rules that fired": "-"},
+        {"table": "raw_requests", "landed": 100, "accepted": 97, "quarantined": 3,
+         "rules that fired": "bad_ids 2, session_cascade 1"}]
+    assert "bad_ids 2, session_cascade 1" in page  # the data-quality section
+    assert "abc123" in page and "c" * 64 in page and "mtf.enhanced_state" in page  # provenance
+    index = (path.parent.parent / "index.html").read_text()
+    assert f"{DS}/report.html" in index and "rejected" in index and CAND in index
     for png in ("train_curves.png", "offline_history.png", "weights.png", "online.png"):
         assert f'src="{png}"' in page
         assert _png_ok(path.parent / png), png
