@@ -85,7 +85,9 @@ def test_login_open_daily_dag_and_read_task_states(ui, browser, airflow_home, tm
 
     base, password = ui
     run_id, db_states = _latest_run(airflow_home)
-    assert db_states and set(db_states.values()) == {"success"}, db_states
+    # every task succeeded, except a gate that rejected its candidate: that ends `skipped`
+    assert db_states and {t: s for t, s in db_states.items() if s != "success"} in (
+        {}, {"gate": "skipped"}), db_states
     wait = WebDriverWait(browser, 60)
 
     browser.get(f"{base}/")
