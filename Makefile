@@ -77,4 +77,5 @@ lint: install
 	$(VENV)/bin/mypy core model
 
 clean:
+	-test -x $(VENV)/bin/mtf && $(VENV)/bin/mtf spark stop
 	rm -rf warehouse .airflow
