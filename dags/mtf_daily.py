@@ -18,7 +18,9 @@ The tasks run one after the other, in the order of this table:
 **On failure** a task retries twice (30 s apart), then logs one line `mtf-rl task FAILED: ...`
 with the day, the cause and the command to rerun it, and sends a `task_failed` alert (the
 profile's `alerts`: `<local_dir>/_alerts/alerts.jsonl`, e-mail by configuration). A
-candidate the gate rejects leaves the `gate` task **skipped** and sends `gate_rejected`.
+candidate the gate rejects leaves the `gate` task **skipped** and sends `gate_rejected`. Under
+the scheduler (`make airflow`), a run not finished 30 h after its logical date (06:00 UTC
+the next day; `MTF_PUBLISH_DEADLINE_H`) sends `deadline_missed` (a Deadline Alert).
 Each task rewrites only its `ds` partition(s): clear and rerun any task or day safely.
 
 **Lineage**: every task declares the Delta tables (and landed logs, model artifacts) it
@@ -34,7 +36,14 @@ from __future__ import annotations
 
 from airflow.sdk import TaskGroup
 
-from mtf.airflow_tasks import cli_step, gate_step, landing_sensor, mtf_dag, spark_job
+from mtf.airflow_tasks import (
+    cli_step,
+    gate_step,
+    landing_sensor,
+    mtf_dag,
+    publish_deadline,
+    spark_job,
+)
 from mtf.assets import io
 
 DOCS = {
@@ -70,6 +79,7 @@ with mtf_dag(
     schedule="@daily",
     tags=["training", "spark", "delta"],
     doc_md=__doc__,
+    deadline=publish_deadline(),
 ) as dag:
     with TaskGroup("ingest", prefix_group_id=False, tooltip="logs landed and validated"):
         wait_for_logs = landing_sensor("wait_for_logs", doc_md=DOCS["wait_for_logs"],

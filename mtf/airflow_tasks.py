@@ -85,18 +85,37 @@ GATE_REJECTED = 99
 green) and sends a `gate_rejected` alert; publish still runs and records the refusal."""
 
 
+def publish_deadline():
+    """The Deadline Alert of the daily run, when `MTF_PUBLISH_DEADLINE_H` is set (`make
+    airflow` sets 30: 06:00 UTC the day after the data day): a run not finished that many
+    hours after its logical date sends a `deadline_missed` alert (mtf/alerts.py). Off
+    otherwise: `airflow dags test` (what `mtf demo` runs) fails at the end of a run of a DAG
+    with a Deadline Alert in Airflow 3.3 ('dict' object has no attribute 'hex' when it looks
+    the alert up), and only the scheduler evaluates deadlines anyway."""
+    hours = os.environ.get("MTF_PUBLISH_DEADLINE_H", "").strip()
+    if not hours:
+        return None
+    from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference, SyncCallback
+
+    from mtf.alerts import deadline_missed
+
+    return DeadlineAlert(reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
+                         interval=dt.timedelta(hours=float(hours)),
+                         callback=SyncCallback(deadline_missed), name="policy published")
+
+
 def mtf_dag(dag_id: str, *, description: str, schedule: str, tags: list[str], doc_md: str,
-            **params):
+            deadline=None, **params):
     """The one DAG constructor: owner, retries and failure callback (DEFAULT_ARGS), the UI's
     params (`profile`, `ds` and any extra `params`), one run at a time, no catch-up, tag
-    `mtf-rl`."""
+    `mtf-rl`, an optional Deadline Alert."""
     import pendulum
     from airflow.sdk import DAG
 
     return DAG(dag_id=dag_id, description=description, schedule=schedule,
                start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False, max_active_runs=1,
                default_args=DEFAULT_ARGS, params=dag_params(**params),
-               tags=["mtf-rl", *tags], doc_md=doc_md)
+               tags=["mtf-rl", *tags], doc_md=doc_md, deadline=deadline)
 
 
 def dag_params(**extra) -> dict:

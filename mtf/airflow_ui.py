@@ -61,6 +61,7 @@ def ui_env(port: int, home: Path | None = None) -> dict[str, str]:
     if home is not None:
         env["AIRFLOW_HOME"] = str(home)
     host = ui_host()
+    env.setdefault("MTF_PUBLISH_DEADLINE_H", "30")  # the scheduler evaluates the deadline
     env.update({
         "AIRFLOW__API__HOST": host,
         "AIRFLOW__API__PORT": str(port),

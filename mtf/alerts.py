@@ -1,4 +1,4 @@
-"""Alerts: a task that failed, a candidate the gate rejected.
+"""Alerts: a task that failed, a candidate the gate rejected, a publication deadline missed.
 
 `MtfAlert` is an Airflow notifier (`airflow.sdk.bases.notifier.BaseNotifier`), attached to
 the DAGs' tasks as a callback. When it fires it reads the run's profile (`alerts` section):
@@ -9,6 +9,11 @@ the DAGs' tasks as a callback. When it fires it reads the run's profile (`alerts
   connection `alerts.smtp_conn_id`.
 Any other channel (Slack, PagerDuty) is another notifier beside it. A notifier that fails
 logs the error and never fails the task it reports on.
+
+`deadline_missed` is the callback of `mtf_daily`'s Deadline Alert (Airflow's scheduler
+calls it when a run has not finished `MTF_PUBLISH_DEADLINE_H` hours after its logical date:
+with the default 30 h, the policy of day D was not published by 06:00 UTC on D+1). It
+writes a `deadline_missed` alert through the same channels.
 """
 
 from __future__ import annotations
@@ -105,3 +110,26 @@ def gate_reasons(context) -> str:
     except (OSError, ValueError):
         reasons = [f"no readable {path}"]
     return f"candidate of {ds} rejected by the gate: " + "; ".join(map(str, reasons))
+
+
+def deadline_missed(context: dict[str, Any] | None = None, **_: Any) -> None:
+    """Deadline Alert callback: the scheduler's context has the late run (`dag_run`: its
+    id, logical date, conf) and the `deadline` it missed."""
+    context = context or {}
+    run = context.get("dag_run") or {}
+    conf = run.get("conf") or {}
+    logical = str(run.get("logical_date") or "")[:10] or None
+    ctx = {"params": {"profile": conf.get("profile"), "ds": conf.get("ds") or logical},
+           "run_id": run.get("dag_run_id") or run.get("run_id"),
+           "task_instance": _Run(run.get("dag_id"))}
+    deadline = (context.get("deadline") or {}).get("deadline_time")
+    MtfAlert("deadline_missed", lambda c: f"run {ctx['run_id']} of day {ctx['params']['ds']} "
+                                          f"has not finished by its deadline {deadline}"
+             ).notify(ctx)
+
+
+class _Run:
+    """The attributes alert_record reads, for a run (no task) that is late."""
+
+    def __init__(self, dag_id: str | None):
+        self.dag_id, self.task_id, self.try_number, self.log_url = dag_id, None, None, None

@@ -87,3 +87,17 @@ def test_alert_log_can_be_switched_off(local, monkeypatch):
     monkeypatch.setattr("pipeline.config.load_config", lambda *a, **k: off)
     MtfAlert("task_failed").notify(_context("publish"))
     assert _alerts(local) == []
+
+
+def test_missed_publication_deadline_alerts(local):
+    """The Deadline Alert's callback, with the context Airflow's scheduler hands it."""
+    from mtf.alerts import deadline_missed
+
+    deadline_missed(context={
+        "dag_run": {"dag_id": "mtf_daily", "dag_run_id": "scheduled__2031-03-04T00:00:00+00:00",
+                    "logical_date": "2031-03-04T00:00:00Z", "conf": {}},
+        "deadline": {"id": "d1", "deadline_time": "2031-03-05T06:00:00Z"}})
+    (alert,) = _alerts(local)
+    assert alert["kind"] == "deadline_missed" and alert["dag_id"] == "mtf_daily"
+    assert alert["ds"] == DS and alert["run_id"] == "scheduled__2031-03-04T00:00:00+00:00"
+    assert "has not finished by its deadline 2031-03-05T06:00:00Z" in alert["message"]

@@ -78,6 +78,22 @@ def test_daily_dag_order_groups_and_operators(dagbag):
             assert "delta-spark" in t.packages
 
 
+def test_publication_deadline_under_the_scheduler(dagbag, monkeypatch):
+    from airflow.sdk.definitions.deadline import DeadlineReference
+
+    from mtf.airflow_tasks import publish_deadline
+    from mtf.airflow_ui import ui_env
+
+    assert not dagbag.dags["mtf_daily"].deadline  # `airflow dags test` (the demo): off
+    monkeypatch.delenv("MTF_PUBLISH_DEADLINE_H", raising=False)
+    assert publish_deadline() is None
+    monkeypatch.setenv("MTF_PUBLISH_DEADLINE_H", ui_env(8123)["MTF_PUBLISH_DEADLINE_H"])
+    alert = publish_deadline()  # what `make airflow`'s scheduler parses
+    assert alert.reference == DeadlineReference.DAGRUN_LOGICAL_DATE
+    assert alert.interval.total_seconds() == 30 * 3600  # 06:00 UTC the day after the data day
+    assert alert.callback.path == "mtf.alerts.deadline_missed"
+
+
 def test_params_resolve_day_and_profile(dagbag):
     """The templates give the param day when set, else the logical day; bad params fail."""
     import jinja2
