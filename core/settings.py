@@ -9,7 +9,9 @@ passes silently.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
+import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,10 +23,6 @@ T = TypeVar("T")
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 """A name that may reach SQL or a path (database, learner, profile names)."""
 
-_SCALARS: dict[str, tuple[type, ...]] = {"float": (float, int), "int": (int,), "bool": (bool,),
-                                         "str": (str,)}
-
-
 def check_identifier(value: str, what: str) -> str:
     """`value` if it is a plain identifier (letters, digits, `_`), else ValueError."""
     if not isinstance(value, str) or not IDENTIFIER.match(value):
@@ -32,21 +30,30 @@ def check_identifier(value: str, what: str) -> str:
     return value
 
 
-def check_type(annotation: object, value: Any, where: str) -> None:
-    """TypeError unless `value` fits a scalar annotation (`float`, `int | None`, ...): YAML
-    and `--set` give any type, and a string must never pass for a number. Annotations that
-    are not plain scalars (tuples, dicts, nested configs) are left to the dataclass."""
-    parts = [p.strip() for p in str(annotation).split("|")]
-    scalars = [p for p in parts if p != "None"]
-    if not scalars or any(p not in _SCALARS for p in scalars):
-        return
-    if value is None:
-        ok = "None" in parts
-    else:
-        kinds = tuple(k for p in scalars for k in _SCALARS[p])
-        ok = isinstance(value, kinds) and (bool in kinds or not isinstance(value, bool))
-    if not ok:
-        raise TypeError(f"config {where} must be {annotation}, got {value!r}")
+@functools.cache
+def _adapter(annotation: Any) -> Any:
+    """A strict pydantic validator of one field's type: no string passes for a number, no
+    number for a flag, every element of a tuple and every value of a dict is checked."""
+    from pydantic import ConfigDict, TypeAdapter
+
+    return TypeAdapter(annotation, config=ConfigDict(strict=True))
+
+
+def check_type(annotation: Any, value: Any, where: str, shown: str | None = None) -> Any:
+    """`value` validated against the field type `annotation` (pydantic, strict; a YAML list
+    for a tuple field becomes a tuple), else TypeError naming the field, the type and the
+    value: YAML and `--set` give any type, and a string must never pass for a number."""
+    from pydantic import ValidationError
+
+    if isinstance(value, list) and typing.get_origin(annotation) is tuple:
+        value = tuple(value)
+    try:
+        return _adapter(annotation).validate_python(value)
+    except ValidationError as e:
+        first = e.errors()[0]
+        at = "".join(f"[{p}]" for p in first.get("loc", ()))
+        raise TypeError(f"config {where} must be {shown or annotation}, got {value!r}"
+                        + (f" ({at}: {first['msg']})" if at else "")) from None
 
 
 def merge(obj: T, values: dict[str, Any], where: str = "") -> T:
@@ -56,6 +63,7 @@ def merge(obj: T, values: dict[str, Any], where: str = "") -> T:
     an unknown key raises KeyError naming its dotted path (`where` is the path prefix), a
     value of the wrong type for a scalar field TypeError (`check_type`)."""
     fields = {f.name: f for f in dataclasses.fields(obj)}  # type: ignore[arg-type]
+    hints = typing.get_type_hints(type(obj))
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise KeyError(f"unknown {type(obj).__name__} keys: "
@@ -65,11 +73,8 @@ def merge(obj: T, values: dict[str, Any], where: str = "") -> T:
         cur = getattr(obj, key)
         if dataclasses.is_dataclass(cur) and isinstance(val, dict):
             kwargs[key] = merge(cur, val, f"{where}{key}.")
-        elif isinstance(cur, tuple) and isinstance(val, list):
-            kwargs[key] = tuple(val)
         else:
-            check_type(fields[key].type, val, f"{where}{key}")
-            kwargs[key] = val
+            kwargs[key] = check_type(hints[key], val, f"{where}{key}", str(fields[key].type))
     return dataclasses.replace(obj, **kwargs)  # type: ignore[type-var]
 
 

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from core.artifact import Artifact
+from core.errors import UserError
 from pipeline.config import GateConfig
 from pipeline.entry import parse_job_args
 from pipeline.provenance import artifact_dir
@@ -88,7 +89,7 @@ def decide(rec: dict, cfg: GateConfig) -> GateDecision:
     return d
 
 
-class GateError(RuntimeError):
+class GateError(UserError, RuntimeError):
     """The gate cannot decide: the candidate has no evaluation record."""
 
 

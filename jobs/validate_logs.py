@@ -60,6 +60,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from core import schema as S
+from core.errors import UserError
 from pipeline.config import PipelineConfig
 from pipeline.entry import spark_job_main
 from store.landing import LandingError, missing_landings, read_landing, verify_landing
@@ -238,7 +239,7 @@ CROSS_RULES: dict[str, tuple[str, ...]] = {
 COMMON_RULES = ("wrong_partition", "null_key", "null_value", "duplicate_key", "duplicate_row")
 
 
-class ValidationError(RuntimeError):
+class ValidationError(UserError, RuntimeError):
     """A hard rule failed: the day is not loaded into bronze."""
 
 

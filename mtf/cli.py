@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.ds import day_range
+from core.errors import UserError
 from core.settings import PROJECT_ROOT
 from pipeline.config import PipelineConfig
 from pipeline.entry import config_arguments, ds_arg, load_config_or_exit
@@ -311,7 +312,19 @@ def cmd_spark(args: argparse.Namespace, cfg: PipelineConfig) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """`mtf ...`: an error the person can act on (core.errors.UserError: a missing
+    evaluation, a hard data rule, a Spark service that does not start, ...) is one line and
+    exit 2; anything unexpected keeps its traceback."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(argv)
+    except UserError as e:
+        cmd = argv[0] if argv else ""
+        print(f"mtf {cmd}: {type(e).__name__}: {e}".replace(" : ", ": "), file=sys.stderr)
+        return 2
+
+
+def _main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="mtf", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)

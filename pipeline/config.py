@@ -51,6 +51,12 @@ class DataConfig:
     (next_cand_state, next_cand_center, next_cand_mask), for a selection-aware TD target;
     NULL when off (next_cand_state alone is K*D floats a row)."""
 
+    def __post_init__(self) -> None:
+        if self.train_window_days < 1 or not 0 < self.eval_fraction < 1 or self.candidates < 0:
+            raise ValueError(f"data needs train_window_days >= 1, 0 < eval_fraction < 1 and "
+                             f"candidates >= 0, got {self.train_window_days}, "
+                             f"{self.eval_fraction}, {self.candidates}")
+
 
 @dataclass
 class QualityConfig:

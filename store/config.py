@@ -43,6 +43,14 @@ class SparkConfig:
     extra_conf: dict[str, str] = field(default_factory=dict)
     """Any further Spark conf (e.g. object-store credentials providers)."""
 
+    def __post_init__(self) -> None:
+        if self.connect not in ("auto", "off") and not self.connect.startswith("sc://"):
+            raise ValueError(f"spark.connect must be 'auto', 'off' or an sc://host:port URL, "
+                             f"got {self.connect!r}")
+        if self.shuffle_partitions < 1 or self.listing_parallelism < 1:
+            raise ValueError("spark.shuffle_partitions and spark.listing_parallelism must be "
+                             ">= 1")
+
 
 @dataclass
 class StorageConfig:

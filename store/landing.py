@@ -27,6 +27,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from core.checksum import stream_sha256
 from core.ds import validate_ds
+from core.errors import UserError
 from store.config import HasStorage
 from store.tables import BRONZE
 
@@ -34,7 +35,7 @@ MARKER = "_MANIFEST.json"
 """Written last by upstream: the day's files, sizes, row counts and checksums."""
 
 
-class LandingError(ValueError):
+class LandingError(UserError, ValueError):
     """A landed folder does not hold what its manifest says."""
 
 

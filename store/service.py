@@ -28,6 +28,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from core.errors import UserError
 from store.config import HasStorage
 from store.spark_conf import delta_package, spark_conf
 
@@ -37,7 +38,7 @@ LOG_FILE = "spark-connect.log"
 BIN_DIR = Path(sys.executable).parent
 
 
-class ServiceError(RuntimeError):
+class ServiceError(UserError, RuntimeError):
     """The Spark service did not start, or a configured one cannot be reached."""
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from core.ds import validate_ds
+from core.errors import UserError
 from core.settings import PROJECT_ROOT
 
 if TYPE_CHECKING:  # light at import: the DAG files read the table names
@@ -156,7 +157,7 @@ def retry_on_conflict(fn: Callable[[], T], what: str, tries: int = 6) -> T:
     raise AssertionError("unreachable")
 
 
-class SchemaMismatchError(RuntimeError):
+class SchemaMismatchError(UserError, RuntimeError):
     """A job writes columns its table does not have."""
 
 

@@ -31,3 +31,20 @@ def test_sql_on_a_warehouse_that_does_not_exist_refuses(tmp_path, monkeypatch, c
     assert main(["sql", "SELECT 1"]) == 2
     assert "mtf sql: no catalog at" in capsys.readouterr().err
     assert not (tmp_path / "warehuose").exists()  # nothing created
+
+
+def test_an_error_the_person_can_act_on_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MTF_LOCAL_DIR", str(tmp_path))  # no candidate was evaluated there
+    assert main(["gate", "--ds", "2026-01-01"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("mtf gate: GateError: no evaluation record")
+    assert "rerun evaluate" in err[0]
+
+
+def test_an_unexpected_error_keeps_its_traceback(monkeypatch):
+    def broken(argv):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr("mtf.cli.step_main", lambda step: broken)
+    with pytest.raises(ZeroDivisionError):
+        main(["gate", "--ds", "2026-01-01"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from pipeline.config import load_config
@@ -37,15 +39,30 @@ def test_profiles_are_names_not_paths(profile):
     ("gate.use_simulator=1", "gate.use_simulator must be bool"),
     ("rl.steps=true", "rl.steps must be int"),
     ("rl.grad_clip=x", "rl.grad_clip must be float | None"),
+    ("eval.sigmas=[0.1, a]", "eval.sigmas must be tuple[float, ...], got (0.1, 'a') ([1]: "),
+    ("spark.extra_conf={spark.x: 1}", "spark.extra_conf must be dict[str, str]"),
+    ("alerts.smtp_to=ops@example.com", "alerts.smtp_to must be tuple[str, ...]"),
 ])
 def test_override_values_are_type_checked(override, error):
-    with pytest.raises(TypeError, match=error.replace("|", r"\|")):
+    with pytest.raises(TypeError, match=re.escape(error)):
+        load_config("test", [override])
+
+
+@pytest.mark.parametrize("override,error", [
+    ("spark.connect=maybe", "spark.connect must be 'auto', 'off' or an sc://host:port URL"),
+    ("data.candidates=-3", "candidates >= 0"),
+    ("data.eval_fraction=1.5", "0 < eval_fraction < 1"),
+])
+def test_values_out_of_range_are_refused_at_load(override, error):
+    with pytest.raises(ValueError, match=re.escape(error)):
         load_config("test", [override])
 
 
 def test_numbers_accept_ints_and_optionals_accept_none():
-    cfg = load_config("test", ["quality.max_watch_time_s=100", "rl.grad_clip=null"])
+    cfg = load_config("test", ["quality.max_watch_time_s=100", "rl.grad_clip=null",
+                               "eval.sigmas=[0.05, 1]", "alerts.smtp_to=[ops@example.com]"])
     assert cfg.quality.max_watch_time_s == 100 and cfg.rl.grad_clip is None
+    assert cfg.eval.sigmas == (0.05, 1) and cfg.alerts.smtp_to == ("ops@example.com",)
 
 
 @pytest.mark.parametrize("override", ["algo=../../etc", "algo=enhanced rl",
