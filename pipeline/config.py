@@ -52,8 +52,8 @@ class DataConfig:
     NULL when off (next_cand_state alone is K*D floats a row)."""
 
     def __post_init__(self) -> None:
-        if self.train_window_days < 1 or not 0 < self.eval_fraction < 1 or self.candidates < 0:
-            raise ValueError(f"data needs train_window_days >= 1, 0 < eval_fraction < 1 and "
+        if self.train_window_days < 1 or not 0 <= self.eval_fraction < 1 or self.candidates < 0:
+            raise ValueError(f"data needs train_window_days >= 1, 0 <= eval_fraction < 1 and "
                              f"candidates >= 0, got {self.train_window_days}, "
                              f"{self.eval_fraction}, {self.candidates}")
 

@@ -51,7 +51,7 @@ def test_override_values_are_type_checked(override, error):
 @pytest.mark.parametrize("override,error", [
     ("spark.connect=maybe", "spark.connect must be 'auto', 'off' or an sc://host:port URL"),
     ("data.candidates=-3", "candidates >= 0"),
-    ("data.eval_fraction=1.5", "0 < eval_fraction < 1"),
+    ("data.eval_fraction=1.5", "0 <= eval_fraction < 1"),
 ])
 def test_values_out_of_range_are_refused_at_load(override, error):
     with pytest.raises(ValueError, match=re.escape(error)):
