@@ -21,7 +21,7 @@ from pipeline.entry import parse_job_args
 from store.service import connect_url
 from store.spark import get_spark
 from store.tables import ensure_tables
-from store.views import ensure_views, spark_sql_command
+from store.views import QueryError, ensure_views, run_query, spark_sql_command
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -79,7 +79,6 @@ def _input_lines(prompt: str) -> Iterator[str]:
 def sql_shell(spark, db: str, lines: Iterable[str] | None = None, limit: int = 1000) -> int:
     """A SQL shell on a Spark Connect session; an error prints Spark's message and the
     shell goes on."""
-    from pyspark.errors import PySparkException
     from tabulate import tabulate
 
     if lines is None:
@@ -95,12 +94,11 @@ def sql_shell(spark, db: str, lines: Iterable[str] | None = None, limit: int = 1
         if stmt.lower() in ("quit", "exit"):
             break
         try:
-            df = spark.sql(stmt)
-            rows = df.limit(limit).collect()
-        except PySparkException as e:
-            print(f"error: {str(e).strip().splitlines()[0]}", flush=True)
+            columns, rows = run_query(spark, stmt, limit)
+        except QueryError as e:
+            print(f"error: {e}", flush=True)
             continue
-        print(tabulate([list(r) for r in rows], headers=df.columns), flush=True)
+        print(tabulate([list(r) for r in rows], headers=columns), flush=True)
     return 0
 
 

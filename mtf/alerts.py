@@ -60,8 +60,8 @@ def append_alert(path: str | Path, record: dict[str, Any]) -> None:
 
 
 class MtfAlert(BaseNotifier):
-    """Notify about `kind` (`task_failed`, `gate_rejected`) through the channels of the
-    run's profile. `message(context)` says what happened."""
+    """Notify about `kind` (`task_failed`, `gate_rejected`, `deadline_missed`) through the
+    channels of the run's profile. `message(context)` says what happened."""
 
     def __init__(self, kind: str, message=None):
         super().__init__()

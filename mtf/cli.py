@@ -171,8 +171,7 @@ def ensure_service(cfg: PipelineConfig, out=sys.stdout) -> str | None:
     from store import service
 
     url = service.connect_url(cfg)
-    mode = os.environ.get("MTF_SPARK_CONNECT", cfg.spark.connect).strip()
-    if url or mode != "auto":
+    if url or service.connect_mode(cfg) != "auto":
         return url
     t0 = time.perf_counter()
     st, _ = service.start(cfg)
@@ -204,15 +203,9 @@ def cmd_demo(args: argparse.Namespace, cfg: PipelineConfig) -> int:
 
     t0 = time.perf_counter()
     days = day_range(args.start, args.days)
-    from store.service import ServiceError
-
     if args.no_service:
         os.environ["MTF_SPARK_CONNECT"] = "off"  # every task: spark-submit / its own JVM
-    try:
-        url = ensure_service(cfg)
-    except ServiceError as e:
-        print(f"mtf demo: {e}", file=sys.stderr)
-        return 1
+    url = ensure_service(cfg)  # a service that cannot start is a UserError: one line (main)
     print(f"== Spark: {'Connect client of ' + url if url else 'spark-submit per step'}",
           flush=True)
     airflow(["db", "migrate"], capture=True)
@@ -257,10 +250,10 @@ def cmd_run(args: argparse.Namespace, passthrough: list[str]) -> int:
 
 
 def cmd_sql(args: argparse.Namespace, cfg: PipelineConfig) -> int:
-    from pyspark.errors import PySparkException
     from tabulate import tabulate
 
     from store.spark import get_spark
+    from store.views import QueryError, run_query
 
     metastore = Path(cfg.storage.metastore_path())
     if not (metastore / "metastore_db").exists():  # a mistyped MTF_WAREHOUSE, not a new one
@@ -271,15 +264,14 @@ def cmd_sql(args: argparse.Namespace, cfg: PipelineConfig) -> int:
     spark = get_spark(cfg, "mtf-sql")  # reads only: the jobs create the tables and views
     for query in args.query:
         try:
-            df = spark.sql(query)
-            rows = df.limit(args.limit).collect()
-        except PySparkException as e:  # a typo in SQL: Spark's message, not a JVM trace
-            print(f"mtf sql: {str(e).strip().splitlines()[0]}", file=sys.stderr)
+            columns, rows = run_query(spark, query, args.limit)
+        except QueryError as e:  # a typo in SQL: Spark's message, not a JVM trace
+            print(f"mtf sql: {e}", file=sys.stderr)
             return 1
         if args.format == "json":  # one JSON line per query
             print(json.dumps([r.asDict(recursive=True) for r in rows], default=str), flush=True)
         else:
-            print(tabulate([list(r) for r in rows], headers=df.columns), flush=True)
+            print(tabulate([list(r) for r in rows], headers=columns), flush=True)
     return 0
 
 
@@ -288,11 +280,7 @@ def cmd_spark(args: argparse.Namespace, cfg: PipelineConfig) -> int:
     from store import service
 
     if args.action == "start":
-        try:
-            st, new = service.start(cfg, port=args.port)
-        except service.ServiceError as e:
-            print(f"mtf spark: {e}", file=sys.stderr)
-            return 1
+        st, new = service.start(cfg, port=args.port)
         print(f"Spark service {'started' if new else 'already running'}: {st.url} "
               f"(pid {st.pid}, warehouse {st.warehouse}, log {st.log})")
         return 0

@@ -14,6 +14,15 @@ from typing import Protocol
 from core.settings import PROJECT_ROOT, check_identifier
 
 
+def check_connect(mode: str) -> str:
+    """`mode` if it is a valid `spark.connect` (`auto`, `off` or an sc:// URL), else
+    ValueError."""
+    if mode not in ("auto", "off") and not mode.startswith("sc://"):
+        raise ValueError(f"spark.connect must be 'auto', 'off' or an sc://host:port URL, "
+                         f"got {mode!r}")
+    return mode
+
+
 @dataclass
 class SparkConfig:
     master: str = "local[2]"
@@ -44,9 +53,7 @@ class SparkConfig:
     """Any further Spark conf (e.g. object-store credentials providers)."""
 
     def __post_init__(self) -> None:
-        if self.connect not in ("auto", "off") and not self.connect.startswith("sc://"):
-            raise ValueError(f"spark.connect must be 'auto', 'off' or an sc://host:port URL, "
-                             f"got {self.connect!r}")
+        check_connect(self.connect)
         if self.shuffle_partitions < 1 or self.listing_parallelism < 1:
             raise ValueError("spark.shuffle_partitions and spark.listing_parallelism must be "
                              ">= 1")

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from core.errors import UserError
-from store.config import HasStorage
+from store.config import HasStorage, check_connect
 from store.spark_conf import delta_package, spark_conf
 
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
@@ -106,17 +106,23 @@ def running(cfg: HasStorage) -> ServiceState | None:
     return None
 
 
+def connect_mode(cfg: HasStorage) -> str:
+    """`spark.connect`, or `MTF_SPARK_CONNECT` when set: `auto`, `off` or an sc:// URL."""
+    try:
+        return check_connect(os.environ.get("MTF_SPARK_CONNECT", cfg.spark.connect).strip())
+    except ValueError as e:
+        raise ServiceError(str(e)) from None
+
+
 def connect_url(cfg: HasStorage) -> str | None:
     """The Spark Connect URL a job should use, or None for a classic (in-process JVM or
-    spark-submit) session. `MTF_SPARK_CONNECT` overrides `spark.connect`:
-    `auto` (the warehouse's running service, if any), `off`, or an `sc://host:port` URL."""
-    mode = os.environ.get("MTF_SPARK_CONNECT", cfg.spark.connect).strip()
+    spark-submit) session: the configured URL, or with `auto` the warehouse's running
+    service, if any (`connect_mode`)."""
+    mode = connect_mode(cfg)
     if mode == "off":
         return None
     if mode.startswith("sc://"):
         return mode
-    if mode != "auto":
-        raise ServiceError(f"spark.connect must be 'auto', 'off' or an sc:// URL, got {mode!r}")
     st = running(cfg)
     return st.url if st else None
 

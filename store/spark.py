@@ -29,11 +29,6 @@ def _under_spark_submit() -> bool:
     return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
-def is_connect(spark: SparkSession) -> bool:
-    """True for a Spark Connect client session (it has no SparkContext)."""
-    return type(spark).__module__.startswith("pyspark.sql.connect")
-
-
 def get_spark(cfg: HasStorage, app_name: str = "mtf") -> SparkSession:
     """Return a Delta-enabled, catalog-backed SparkSession (database cfg.storage.database)."""
     url = None if _under_spark_submit() else connect_url(cfg)

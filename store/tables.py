@@ -172,16 +172,16 @@ def write_partition(df: DataFrame, db: str, table: str, ds: str) -> int:
     commit at all)."""
     validate_ds(ds)
     spark = df.sparkSession
-    target = spark.table(qualified(db, table))
+    columns = spark.table(qualified(db, table)).columns  # one schema lookup (an RPC on Connect)
     # a column the table lacks (a table created by an older DDL) must not vanish silently;
     # `_`-prefixed columns are a job's own helpers
-    extra = [c for c in df.columns if c not in target.columns and not c.startswith("_")]
+    extra = [c for c in df.columns if c not in columns and not c.startswith("_")]
     if extra:
         raise SchemaMismatchError(
             f"{db}.{table} lacks the columns {extra} that this job writes: the table was "
             f"created by an older DDL (sql/ddl); add them (ALTER TABLE {db}.{table} ADD "
             f"COLUMNS ...) or rebuild the table, see docs/OPERATIONS.md")
-    df = df.select(*target.columns)  # DDL column order, fails loudly on a missing column
+    df = df.select(*columns)  # DDL column order, fails loudly on a missing column
     location = table_location(spark, db, table)
     retry_on_conflict(lambda: (df.write.format("delta").mode("overwrite")
                                .option("replaceWhere", f"ds = '{ds}'").save(location)),

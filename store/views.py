@@ -79,6 +79,23 @@ def ensure_views(spark: SparkSession, db: str, force: bool = False) -> list[str]
     return created
 
 
+class QueryError(Exception):
+    """An analyst's statement Spark refused (a typo, a missing table): Spark's message."""
+
+
+def run_query(spark: SparkSession, stmt: str, limit: int) -> tuple[list[str], list]:
+    """Column names and at most `limit` rows of one SQL statement (`mtf sql`, the SQL
+    shell); a Spark error becomes QueryError with the first line of Spark's message."""
+    from pyspark.errors import PySparkException
+
+    try:
+        df = spark.sql(stmt)
+        rows = df.limit(limit).collect()
+        return df.columns, rows
+    except PySparkException as e:
+        raise QueryError(str(e).strip().splitlines()[0]) from None
+
+
 def spark_sql_command(cfg: HasStorage) -> list[str]:
     """pyspark's bin/spark-sql on the project's catalog: the Delta package and the same
     warehouse / metastore conf as every job (store.spark_conf), database preselected."""
