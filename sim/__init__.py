@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["SimConfig", "World", "DayLogs", "simulate_day", "run_day", "evaluate_policy"]
+__all__ = ["SimConfig", "World", "DayLogs", "Arms", "simulate_day", "run_day",
+           "evaluate_policy"]
 
 _WHERE = {"SimConfig": "sim.config", "World": "sim.world", "DayLogs": "sim.simulator",
+          "Arms": "sim.simulator",
           "simulate_day": "sim.simulator", "run_day": "sim.simulator",
           "evaluate_policy": "sim.simulator"}
 

@@ -21,6 +21,7 @@ numbers, so that an A/B difference is due to the policies.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,6 +44,49 @@ MAIN_DEVICE_SHARE = 0.8
 """Share of a user's sessions on their main device."""
 START_JITTER_S = 3600.0
 """Std of the session start around the user's preferred hour."""
+
+
+@dataclass(frozen=True)
+class Arms:
+    """Policies serving one day side by side (the online A/B, core/ab.py): the users whose
+    `of_user` is j (an index per world user) are served by `policies[j]`, logged with the
+    arm `names[j]` and that policy's version."""
+
+    names: tuple[str, ...]
+    policies: tuple[Policy, ...]
+    of_user: np.ndarray
+
+    def __post_init__(self) -> None:
+        if not self.policies or len(self.names) != len(self.policies):
+            raise ValueError(f"arms {self.names} need one policy each")
+        for p in self.policies:
+            if p.level not in ("fixed", "user", "pair"):
+                raise ValueError(f"unknown policy level {p.level!r}")
+        idx = np.asarray(self.of_user)
+        if idx.size and (idx.min() < 0 or idx.max() >= len(self.names)):
+            raise ValueError(f"arm index out of range 0..{len(self.names) - 1}")
+
+    @classmethod
+    def single(cls, world: World, policy: Policy, name: str = "current") -> Arms:
+        """Everybody served by `policy`."""
+        return cls((name,), (policy,), np.zeros(len(world.user_id), dtype=np.int64))
+
+    @classmethod
+    def split(cls, world: World, arms: Sequence[tuple[str, Policy]], of_user: np.ndarray
+              ) -> Arms:
+        if len(of_user) != len(world.user_id):
+            raise ValueError(f"of_user has {len(of_user)} entries for "
+                             f"{len(world.user_id)} users")
+        return cls(tuple(a for a, _ in arms), tuple(p for _, p in arms),
+                   np.asarray(of_user, dtype=np.int64))
+
+    @property
+    def pair_level(self) -> bool:
+        return any(p.level == "pair" for p in self.policies)
+
+
+def _as_arms(world: World, policy: Policy | Arms) -> Arms:
+    return policy if isinstance(policy, Arms) else Arms.single(world, policy)
 
 
 @dataclass
@@ -220,6 +264,24 @@ def _take_exposed(x: np.ndarray, top: np.ndarray) -> np.ndarray:
     return np.take_along_axis(x, top.reshape(b, n_top, *([1] * (x.ndim - 2))), 1)
 
 
+def _arm_centres(arms: Arms, users: np.ndarray, ustate: np.ndarray, pstate: np.ndarray
+                 ) -> np.ndarray:
+    """Box centres [B, N, A] (some arm at pair level) or [B, 1, A], each request's from the
+    policy of its user's arm."""
+    if len(arms.policies) == 1:
+        mu = _box_centres(arms.policies[0], ustate, pstate)
+        return mu if arms.pair_level else mu[:, None, :]
+    b, n = pstate.shape[:2]
+    arm = arms.of_user[users]
+    out = np.empty((b, n if arms.pair_level else 1, A))
+    for j, policy in enumerate(arms.policies):
+        rows = np.flatnonzero(arm == j)
+        if rows.size:
+            mu = _box_centres(policy, ustate[rows], pstate[rows])
+            out[rows] = mu if policy.level == "pair" else mu[:, None, :]
+    return out
+
+
 def _box_centres(policy: Policy, ustate: np.ndarray, pstate: np.ndarray) -> np.ndarray:
     """mu [B, 10] (fixed / user level) or [B, N, 10] (pair level), checked and clipped."""
     b, n = pstate.shape[:2]
@@ -233,12 +295,12 @@ def _box_centres(policy: Policy, ustate: np.ndarray, pstate: np.ndarray) -> np.n
     return np.clip(mu, -1.0, 1.0)
 
 
-def _run_chunk(world: World, policy: Policy, sess_ids: np.ndarray, ses: Sessions,
+def _run_chunk(world: World, arms: Arms, sess_ids: np.ndarray, ses: Sessions,
                streams: Streams, h: float, day0_ms: int, out: DayArrays,
                states: DayArrays | None) -> None:
     cfg = world.cfg
     n_cand = out.n_candidates
-    pair_level = policy.level == "pair"
+    pair_level = arms.pair_level
     per_candidate = cfg.explore_per_candidate
     active = sess_ids.copy()
     clock = ses.start_s[active].copy()
@@ -263,8 +325,8 @@ def _run_chunk(world: World, policy: Policy, sess_ids: np.ndarray, ses: Sessions
         pstate = F.pair_state(ublk, world.item_features[cands], preds, c_rank, c_z)
         ustate = F.user_state(ublk, c_mean, c_std)
         # box centre, exploration, fusion, exposure
-        mu = _box_centres(policy, ustate, pstate)  # [B, A] or [B, N, A]
-        mu_pairs = mu if pair_level else mu[:, None, :]  # [B, N or 1, A]
+        mu_pairs = _arm_centres(arms, users, ustate, pstate)  # [B, N or 1, A]
+        mu = mu_pairs if pair_level else mu_pairs[:, 0, :]  # [B, N, A] or [B, A]
         eps_shape = (n_cand, A) if per_candidate else (A,)
         if h > 0:
             eps = h * (2.0 * streams.uniform(active, t, Streams.EXPLORE, eps_shape) - 1.0)
@@ -334,14 +396,13 @@ def _run_chunk(world: World, policy: Policy, sess_ids: np.ndarray, ses: Sessions
         watch_before, valid_before = watch_before[stay], valid_before[stay]
 
 
-def run_day(world: World, policy: Policy, ds: str, *, explore: bool = True,
+def run_day(world: World, policy: Policy | Arms, ds: str, *, explore: bool = True,
             return_states: bool = False, seed: int | None = None,
             log_candidates: bool = True) -> tuple[DayArrays, DayArrays | None]:
     """Simulate day `ds` as arrays (see `simulate_day`); without `log_candidates`, no
     candidate rows are kept (the ground-truth evaluation reads only the exposures)."""
     cfg = world.cfg
-    if policy.level not in ("fixed", "user", "pair"):
-        raise ValueError(f"unknown policy level {policy.level!r}")
+    arms = _as_arms(world, policy)
     root = day_seed(cfg.seed if seed is None else seed, ds)
     ss_sessions, ss_streams = root.spawn(2)
     ses = draw_sessions(world, np.random.default_rng(ss_sessions))
@@ -352,21 +413,26 @@ def run_day(world: World, policy: Policy, ds: str, *, explore: bool = True,
     states = DayArrays(ses, h, cfg.n_candidates, kc) if return_states else None
     n_s = len(ses.user)
     for lo in range(0, n_s, cfg.session_chunk):
-        _run_chunk(world, policy, np.arange(lo, min(lo + cfg.session_chunk, n_s)), ses,
+        _run_chunk(world, arms, np.arange(lo, min(lo + cfg.session_chunk, n_s)), ses,
                    streams, h, day_start_ms(ds), out, states)
     return out, states
 
 
-def simulate_day(world: World, policy: Policy, ds: str, *, explore: bool = True,
+def simulate_day(world: World, policy: Policy | Arms, ds: str, *, explore: bool = True,
                  return_states: bool = False, seed: int | None = None) -> DayLogs:
     """Simulate day `ds` (YYYY-MM-DD) served by `policy`, with box exploration unless
     `explore` is False. Deterministic in (seed, ds) (seed defaults to cfg.seed).
 
+    `policy` may be `Arms`: several policies serving their arms' users side by side (every
+    request is logged with its arm and its policy's version); a plain policy is the one arm
+    `current`. The arms see the same sessions and random numbers as one policy would.
+
     With `return_states`, also the exact states the policy saw for the exposed pairs and
     requests (so the Spark job's rebuild from the logged columns can be checked)."""
-    out, states = run_day(world, policy, ds, explore=explore, return_states=return_states,
+    arms = _as_arms(world, policy)
+    out, states = run_day(world, arms, ds, explore=explore, return_states=return_states,
                           seed=seed)
-    return _assemble(world, ds, policy.version, out, states)
+    return _assemble(world, ds, arms, out, states)
 
 
 # --- DataFrames --------------------------------------------------------------------------
@@ -386,7 +452,7 @@ def _ids(ds: str, world: World, ses: Sessions, sess: np.ndarray, t: np.ndarray
     return sid, rid
 
 
-def _assemble(world: World, ds: str, version: str, out: DayArrays,
+def _assemble(world: World, ds: str, arms: Arms, out: DayArrays,
               states: DayArrays | None) -> DayLogs:
     ses = out.sessions
     users = pd.DataFrame({
@@ -408,6 +474,7 @@ def _assemble(world: World, ds: str, version: str, out: DayArrays,
     rc = lambda name: out.cat(out.req, name)[r_ord]  # noqa: E731
     sid, rid = _ids(ds, world, ses, r_sess[r_ord], r_t[r_ord])
     n_req = len(r_ord)
+    r_arm = arms.of_user[ses.user[r_sess[r_ord]]]
     requests = pd.DataFrame({
         "ds": ds, "request_id": rid, "session_id": sid,
         "user_id": world.user_id[ses.user[r_sess[r_ord]]].astype(np.int64),
@@ -415,7 +482,8 @@ def _assemble(world: World, ds: str, version: str, out: DayArrays,
         "hour": rc("hour").astype(np.int32),
         "device": ses.device[r_sess[r_ord]].astype(np.int32),
         "network": ses.network[r_sess[r_ord]].astype(np.int32),
-        "policy_version": np.full(n_req, version, dtype=object),
+        "arm": np.array(arms.names, dtype=object)[r_arm],
+        "policy_version": np.array([p.version for p in arms.policies], dtype=object)[r_arm],
         "action": _rows(rc("action").reshape(-1, A)),
         "mu_bp": _rows(rc("mu_bp").reshape(-1, A)),
         "noise": _rows(rc("noise").reshape(-1, A)),
