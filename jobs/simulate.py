@@ -1,7 +1,11 @@
 """Job `simulate`: play production for one day and land its raw logs.
 
 The day is served by the latest published policy (trained on an earlier day), or by the
-fixed default weights when none is published, with box exploration around it. Like an
+fixed default weights when none is published, with box exploration around it. With an
+online A/B (`ab` section, core/ab.py) the users are split by a stable hash into arms: the
+`holdout` is served by the fixed default weights, the `canary` by the newest candidate the
+gate did not publish (`store.registry.canary_policy`; the current policy while there is
+none), `current` by the published policy; each request logs its arm. Like an
 upstream log collector, it writes each bronze table's day into the landing zone
 (store/landing.py: Parquet, then a _MANIFEST.json of its files written last);
 `validate_logs` checks them and loads bronze. A rerun replaces the landed folders with the
@@ -23,7 +27,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pipeline.config import PipelineConfig
 from pipeline.entry import spark_job_main
 from store.landing import write_landing
-from store.registry import load_policy, serving_policy
+from store.registry import FIXED_POLICY, canary_policy, load_policy, serving_policy
 from store.tables import BRONZE, ensure_tables, qualified
 
 log = logging.getLogger("jobs.simulate")
@@ -44,17 +48,37 @@ def to_spark(spark: SparkSession, pdf: pd.DataFrame | None, db: str, table: str
     return spark.createDataFrame(pdf[[f.name for f in schema.fields]], schema=schema)
 
 
+def serving_arms(spark: SparkSession, cfg: PipelineConfig, ds: str, world):
+    """The day's `sim.Arms`: each configured arm's policy, and every user's arm."""
+    from core.ab import assign_arms
+    from sim import Arms
+
+    db = cfg.storage.database
+    shares = cfg.ab.shares()
+    current = serving_policy(spark, db, ds)
+    refs = {"current": current, "holdout": FIXED_POLICY}
+    if any(a == "canary" for a, _ in shares):
+        refs["canary"] = canary_policy(spark, db, ds, current) or current
+    for arm, share in shares:
+        log.info("arm %s (%.0f%% of users) served by %s (%s) on %s", arm, 100 * share,
+                 refs[arm].model_version, refs[arm].level, ds)
+    loaded = {}
+    for ref in refs.values():
+        if ref.model_version not in loaded:
+            loaded[ref.model_version] = load_policy(ref)
+    return Arms.split(world, [(a, loaded[refs[a].model_version]) for a, _ in shares],
+                      assign_arms(world.user_id, shares, cfg.ab.salt))
+
+
 def run(spark: SparkSession, cfg: PipelineConfig, ds: str) -> dict[str, int]:
     from sim import World, simulate_day
 
     db = cfg.storage.database
     ensure_tables(spark, db)
-    ref = serving_policy(spark, db, ds)
-    policy = load_policy(ref)
-    log.info("serving %s (%s) on %s", ref.model_version, ref.level, ds)
-    t0 = time.perf_counter()
     world = World.build(cfg.sim)
-    logs = simulate_day(world, policy, ds, explore=True)
+    arms = serving_arms(spark, cfg, ds, world)
+    t0 = time.perf_counter()
+    logs = simulate_day(world, arms, ds, explore=True)
     log.info("simulated %s in %.1fs", ds, time.perf_counter() - t0)
     counts = {}
     for table in BRONZE:

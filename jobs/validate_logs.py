@@ -198,6 +198,8 @@ RULES: tuple[Rule, ...] = (
          "hour, device, network, request index or candidate count out of range"),
     Rule("raw_requests", "crosses_midnight", "ts_ms < {day0_ms} OR ts_ms >= {day1_ms}",
          "request time outside the day: its session crosses midnight"),
+    Rule("raw_requests", "unknown_arm", "arm NOT IN ({arms})",
+         "an A/B arm the profile does not serve (ab section: arms with a share > 0)"),
     *_pair_rules("raw_exposures"),
     Rule("raw_exposures", "list_too_long", f"position < 0 OR position >= {L}",
          f"position outside the exposed list of length {L}"),
@@ -229,7 +231,7 @@ CROSS_RULES: dict[str, tuple[str, ...]] = {
     "raw_users": (),
     "raw_items": (),
     "raw_requests": ("unknown_user", "ts_out_of_order", "request_index_gap", "no_exposures",
-                     "no_candidates"),
+                     "no_candidates", "mixed_arms"),
     "raw_exposures": ("orphan_exposure", "unknown_item", "duplicate_item_in_list",
                       "missing_feedback"),
     "raw_feedback": ("orphan_feedback",),
@@ -263,7 +265,8 @@ def row_rules(table: str, cols: Sequence[str], cfg: PipelineConfig, ds: str
     """(name, broken?) columns of the row-local rules of `table` (null-safe)."""
     day0, day1 = day_bounds_ms(ds)
     params = {"day0_ms": day0, "day1_ms": day1, "max_watch": cfg.quality.max_watch_time_s,
-              "valid_s": cfg.quality.valid_watch_s, "candidates": cfg.data.candidates}
+              "valid_s": cfg.quality.valid_watch_s, "candidates": cfg.data.candidates,
+              "arms": ", ".join(f"'{a}'" for a, _ in cfg.ab.shares())}
     keys = KEYS[table]
     values = [c for c in cols if c not in NULLABLE.get(table, ())]
     out = [("wrong_partition", F.col("ds") != F.lit(ds)),
@@ -350,7 +353,8 @@ def annotate(landed: dict[str, DataFrame], cfg: PipelineConfig, ds: str
     # requests: unknown user, timestamps out of order, holes in request_index, no exposure
     # (a request that showed nothing would otherwise vanish from enhanced_state and cut its
     # session's TD chain silently), no candidate on a day that logged candidates (a day
-    # without any candidate row, sim.logged_candidates = 0, is valid)
+    # without any candidate row, sim.logged_candidates = 0, is valid), a user logged in two
+    # A/B arms (an arm is a function of the user: core/ab.py)
     req = _has(own["raw_requests"], ok["raw_users"], ["user_id"], "_user_ok")
     req = _has(req, landed["raw_exposures"], ["request_id"], "_exposed")
     cands = landed["raw_candidates"].where(F.col("request_id").isNotNull())
@@ -370,7 +374,8 @@ def annotate(landed: dict[str, DataFrame], cfg: PipelineConfig, ds: str
         ("request_index_gap", F.coalesce(F.col("request_index") != F.col("_pos"),
                                          F.lit(True))),
         ("no_exposures", ~F.col("_exposed")),
-        ("no_candidates", ~F.col("_has_candidates") & F.lit(day_has_candidates))])))
+        ("no_candidates", ~F.col("_has_candidates") & F.lit(day_has_candidates)),
+        ("mixed_arms", F.size(F.collect_set("arm").over(Window.partitionBy("user_id"))) > 1)])))
     # exposures: orphan (no request), unknown item, an item twice in a list, no feedback
     exp = _has(own["raw_exposures"], landed["raw_requests"], ["request_id"], "_req_ok")
     exp = _has(exp, ok["raw_items"], ["item_id"], "_item_ok")

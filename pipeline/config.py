@@ -107,6 +107,36 @@ class GateConfig:
 
 
 @dataclass
+class ABConfig:
+    """The online A/B (core/ab.py): users split by a stable hash of user_id into arms."""
+
+    holdout_share: float = 0.0
+    """Share of users served by the fixed default weights (the holdout every lift is
+    measured against); 0 serves everybody the current policy (no A/B)."""
+    canary_share: float = 0.0
+    """Share of users served by the newest candidate the gate did not publish (the current
+    policy serves them while there is none)."""
+    salt: str = "mtf-ab"
+    """Salt of the user hash: a new salt reshuffles every user's arm (a new experiment)."""
+    regression_threshold: float = 0.02
+    """Alert `online_regression` when an arm's UVC or UDT lift against the holdout is below
+    minus this and its 95% CI lies wholly below 0."""
+
+    def __post_init__(self) -> None:
+        from core.ab import split_shares
+
+        split_shares(self.holdout_share, self.canary_share)  # raises on bad shares
+        if not self.salt or self.regression_threshold < 0:
+            raise ValueError(f"ab needs a salt and regression_threshold >= 0, got "
+                             f"{self.salt!r}, {self.regression_threshold}")
+
+    def shares(self) -> tuple[tuple[str, float], ...]:
+        from core.ab import split_shares
+
+        return split_shares(self.holdout_share, self.canary_share)
+
+
+@dataclass
 class AlertsConfig:
     """Who is told when a day goes wrong (mtf/alerts.py; Airflow notifiers)."""
 
@@ -141,8 +171,11 @@ class PipelineConfig:
     """Offline and simulator evaluation."""
     gate: GateConfig = field(default_factory=GateConfig)
     """Publication gate thresholds."""
+    ab: ABConfig = field(default_factory=ABConfig)
+    """The online A/B arms of the serving side."""
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
-    """Where alerts go (failed task, rejected candidate)."""
+    """Where alerts go (failed task, rejected candidate, missed deadline, online
+    regression)."""
     spark: SparkConfig = field(default_factory=SparkConfig)
     """Spark session settings."""
     storage: StorageConfig = field(default_factory=StorageConfig)

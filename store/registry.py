@@ -9,7 +9,7 @@ from pyspark.sql import SparkSession
 
 from core.ds import validate_ds
 from core.policy import FixedWeightsPolicy, Policy, TorchScriptPolicy
-from store.tables import qualified, retry_on_conflict
+from store.tables import qualified, retry_on_conflict, sql_string
 
 FIXED_VERSION = "fixed-v0"
 
@@ -43,6 +43,30 @@ def serving_policy(spark: SparkSession, db: str, ds: str) -> PolicyRef:
         f"ORDER BY ds DESC, model_version DESC LIMIT 1").collect()
     if not rows:
         return FIXED_POLICY
+    r = rows[0]
+    return PolicyRef(r["model_version"], r["algo"], r["level"], r["artifact_uri"],
+                     r["artifact_sha256"])
+
+
+def canary_policy(spark: SparkSession, db: str, ds: str, current: PolicyRef
+                  ) -> PolicyRef | None:
+    """The canary of day `ds`: the newest candidate the gate did not publish (`rejected`,
+    or still `candidate`), trained on a day before `ds` and after the current policy's,
+    with an exported actor; None when there is none (its arm is then served by the current
+    policy)."""
+    validate_ds(ds)
+    after = ""
+    if not current.is_fixed:
+        after = (f" AND ds > (SELECT max(ds) FROM {qualified(db, 'policy_registry')} "
+                 f"WHERE model_version = {sql_string(current.model_version)})")
+    rows = spark.sql(
+        f"SELECT model_version, algo, level, artifact_uri, artifact_sha256 "
+        f"FROM {qualified(db, 'policy_registry')} "
+        f"WHERE status IN ('rejected', 'candidate') AND ds < '{ds}' "
+        f"AND artifact_uri IS NOT NULL{after} "
+        f"ORDER BY ds DESC, model_version DESC LIMIT 1").collect()
+    if not rows:
+        return None
     r = rows[0]
     return PolicyRef(r["model_version"], r["algo"], r["level"], r["artifact_uri"],
                      r["artifact_sha256"])

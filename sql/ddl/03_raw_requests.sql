@@ -10,6 +10,7 @@ CREATE TABLE IF NOT EXISTS {db}.raw_requests (
   device INT NOT NULL COMMENT 'device 0..2',
   network INT NOT NULL COMMENT '0 wifi, 1 cellular',
   policy_version STRING NOT NULL COMMENT 'fusion policy that served the request',
+  arm STRING NOT NULL COMMENT 'online A/B arm of the user: current, holdout or canary',
   action ARRAY<FLOAT> NOT NULL COMMENT 'logged normalised action [10] (pair-level: mean over exposed pairs)',
   mu_bp ARRAY<FLOAT> NOT NULL COMMENT 'box centre of the serving policy [10] (pair-level: mean)',
   noise ARRAY<FLOAT> NOT NULL COMMENT 'exploration noise eps [10]',

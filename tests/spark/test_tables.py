@@ -78,7 +78,7 @@ def test_check_constraints_are_enforced(spark, cfg):
     df = spark.sql(
         "SELECT '2030-03-01' AS ds, 'r' AS request_id, 's' AS session_id, 1L AS user_id, "
         "0 AS request_index, 0L AS ts_ms, 25 AS hour, 0 AS device, 0 AS network, "
-        "'pv' AS policy_version, array_repeat(cast(0 as float), 10) AS action, "
+        "'current' AS arm, 'pv' AS policy_version, array_repeat(cast(0 as float), 10) AS action, "
         "array_repeat(cast(0 as float), 10) AS mu_bp, array_repeat(cast(0 as float), 10) AS noise,"
         " 0.15D AS explore_half_width, 50 AS n_candidates, "
         "array_repeat(cast(0 as float), 7) AS cand_pred_mean, "

@@ -155,6 +155,8 @@ def build_plan(clean: dict[str, pd.DataFrame]) -> Plan:
     copy["hour"] = (int(copy["hour"].iloc[0]) + 1) % 24
     p.f["raw_requests"] = pd.concat([p.f["raw_requests"], copy], ignore_index=True)
     p.expect.append(("raw_requests", rid, "duplicate_key"))
+    req_rule("unknown_arm", "arm", "canary")  # the test profile serves no canary
+    req_rule("mixed_arms", "arm", "holdout", long=True)  # the rest of the user: current
 
     def exp_rule(rule: str, col: str, value, position: int = 0) -> str:
         rid = p.request()
