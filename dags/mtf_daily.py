@@ -20,7 +20,9 @@ with the day, the cause and the command to rerun it, and sends a `task_failed` a
 profile's `alerts`: `<local_dir>/_alerts/alerts.jsonl`, e-mail by configuration). A
 candidate the gate rejects leaves the `gate` task **skipped** and sends `gate_rejected`. Under
 the scheduler (`make airflow`), a run not finished 30 h after its logical date (06:00 UTC
-the next day; `MTF_PUBLISH_DEADLINE_H`) sends `deadline_missed` (a Deadline Alert).
+the next day; `MTF_PUBLISH_DEADLINE_H`) sends `deadline_missed` (a Deadline Alert). An A/B
+arm worse than the holdout beyond `ab.regression_threshold` sends `online_regression`
+(`online_metrics` stays green).
 Each task rewrites only its `ds` partition(s): clear and rerun any task or day safely.
 
 **Lineage**: every task declares the Delta tables (and landed logs, model artifacts) it
@@ -28,7 +30,8 @@ reads and writes as Airflow Assets (`mtf/assets.py`): the Assets page shows the 
 `landing.*` to `mtf.fusion_weights` and the metric tables.
 
 **Analysts**: the views `mtf.v_latest_policy`, `mtf.v_offline_metrics_daily`,
-`mtf.v_online_metrics_daily`, `mtf.v_policy_comparison` (`make sql`), and the report at
+`mtf.v_online_metrics_daily`, `mtf.v_policy_comparison`, `mtf.v_online_ab` (`make sql`), and
+the report at
 `<warehouse>/_reports/<ds>/report.html` (path in the `report` task's log).
 """
 
@@ -41,6 +44,7 @@ from mtf.airflow_tasks import (
     gate_step,
     landing_sensor,
     mtf_dag,
+    online_metrics_step,
     publish_deadline,
     spark_job,
 )
@@ -67,7 +71,9 @@ DOCS = {
             "records the refusal and the current policy keeps serving.",
     "publish": "Spark: `offline_metrics`, `fusion_weights`, and last the `policy_registry` "
                "row; a published policy serves from the next day.",
-    "online_metrics": "Spark: UVC / UDT of the day per serving policy, from the logs.",
+    "online_metrics": "Spark: UVC / UDT of the day per A/B arm and serving policy, from the "
+                      "logs, with CIs and the lift against the holdout; alerts "
+                      "`online_regression` when an arm is worse beyond the threshold.",
     "report": "Spark + matplotlib: `<warehouse>/_reports/<ds>/report.html` with training "
               "curves, metric history, weight distributions and online metrics; the path "
               "is in this task's log.",
@@ -97,8 +103,8 @@ with mtf_dag(
         publish = spark_job("publish", "publish", doc_md=DOCS["publish"],
                             trigger_rule="none_failed", **io("publish"))
     with TaskGroup("observe", prefix_group_id=False, tooltip="online metrics and report"):
-        online = spark_job("online_metrics", "online_metrics", doc_md=DOCS["online_metrics"],
-                           **io("online_metrics"))
+        online = online_metrics_step("online_metrics", doc_md=DOCS["online_metrics"],
+                                     **io("online_metrics"))
         report = spark_job("report", "report", doc_md=DOCS["report"], **io("report"))
     (wait_for_logs >> validate >> build >> train >> evaluate >> gate >> publish >> online
      >> report)

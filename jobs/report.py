@@ -8,7 +8,9 @@ per table and the rules that fired, from `dq_metrics`), whether training behaved
 from the artifact's `train_metrics.jsonl`), how the offline metrics moved over the days
 (`v_offline_metrics_daily`), what weights the published policy gives (distribution per
 objective from `fusion_weights`, zoomed to the per-pair spread), and what users did under
-each serving policy (`v_online_metrics_daily`), next to the day's candidate vs
+each A/B arm, day over day with 95% CIs (`v_online_metrics_daily`), and the day's online
+A/B against the holdout with the lifts and their CIs (`v_online_ab`), next to the day's
+candidate vs
 current comparison (`v_policy_comparison`), and where the candidate came from (git SHA,
 seed, Delta versions read, artifact checksum). `<reports>/index.html` lists every day with
 its decision.
@@ -74,6 +76,8 @@ class ReportData:
     """The policy_registry row of the candidate trained on ds (None: none registered)."""
     dq: pd.DataFrame = field(default_factory=pd.DataFrame)
     """dq_metrics rows of ds: table_name, rule, severity, rows_checked, rows_failed."""
+    ab: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """v_online_ab rows of ds (each arm against the holdout; empty without a holdout)."""
 
 
 def read_train_curves(path: Path) -> pd.DataFrame:
@@ -118,7 +122,11 @@ def collect(spark: SparkSession, cfg: PipelineConfig, ds: str) -> ReportData:
                     f"ORDER BY ds, role"),
         weights=pdf(weight_histograms_sql(db, ds)),
         online=pdf(f"SELECT * FROM {db}.v_online_metrics_daily WHERE ds <= '{ds}' "
-                   f"ORDER BY ds, policy_version"),
+                   f"ORDER BY ds, arm, policy_version"),
+        ab=pdf(f"SELECT arm, policy_version, users, holdout_users, uvc, holdout_uvc, uvc_lift, "
+               f"uvc_lift_low, uvc_lift_high, udt, holdout_udt, udt_lift, udt_lift_low, "
+               f"udt_lift_high, regression FROM {db}.v_online_ab WHERE ds = '{ds}' "
+               f"ORDER BY arm"),
         comparison=pdf(f"SELECT metric, candidate_version, current_version, candidate_value, "
                        f"current_value, delta, rel_delta, decision, reason "
                        f"FROM {db}.v_policy_comparison WHERE ds = '{ds}' ORDER BY metric"),
@@ -203,10 +211,15 @@ def plot_online(df: pd.DataFrame, path: Path) -> Path | None:
     days = sorted(df["ds"].unique())
     x = {d: i for i, d in enumerate(days)}
     fig, axes = _figure(2, ncols=2)
-    for ax, col, title in ((axes[0], "uvc", "UVC per active user"),
-                           (axes[1], "udt", "UDT (s) per active user")):
-        for version, g in df.groupby("policy_version"):  # lines: the axis is not from 0
-            ax.plot([x[d] for d in g["ds"]], g[col], marker="o", label=version)
+    for ax, col, title in ((axes[0], "uvc", "UVC per active user (95% CI)"),
+                           (axes[1], "udt", "UDT (s) per active user (95% CI)")):
+        for arm, g in df.groupby("arm"):  # lines: the axis is not from 0
+            g = g.sort_values("ds")
+            xs = [x[d] for d in g["ds"]]
+            line, = ax.plot(xs, g[col], marker="o", label=arm)
+            lo, hi = g[f"{col}_ci_low"].astype(float), g[f"{col}_ci_high"].astype(float)
+            if lo.notna().all() and hi.notna().all():
+                ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
         ax.set_xticks(range(len(days)), days)
         ax.set_title(title, fontsize=9)
         ax.tick_params(axis="x", labelrotation=45, labelsize=7)
@@ -218,6 +231,31 @@ def _table(df: pd.DataFrame) -> str:
     if df.empty:
         return "<p><em>no rows</em></p>"
     return df.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-", border=0)
+
+
+def ab_section(ab: pd.DataFrame) -> str:
+    """The day's A/B: each arm's lift against the holdout with its 95% CI, regressions first."""
+    if ab.empty:
+        return ("<p><em>no holdout arm on this day (ab.holdout_share = 0): day-over-day "
+                "changes below are not an A/B</em></p>")
+
+    def pct(v) -> str:
+        return "-" if v is None or pd.isna(v) else f"{100 * float(v):+.2f}%"
+
+    rows = pd.DataFrame([{
+        "arm": r["arm"], "policy": r["policy_version"],
+        "users (holdout)": f"{r['users']} ({r['holdout_users']})",
+        "UVC (holdout)": f"{r['uvc']:.4g} ({r['holdout_uvc']:.4g})",
+        "UVC lift [95% CI]": f"{pct(r['uvc_lift'])} [{pct(r['uvc_lift_low'])}, "
+                             f"{pct(r['uvc_lift_high'])}]",
+        "UDT (holdout)": f"{r['udt']:.4g} ({r['holdout_udt']:.4g})",
+        "UDT lift [95% CI]": f"{pct(r['udt_lift'])} [{pct(r['udt_lift_low'])}, "
+                             f"{pct(r['udt_lift_high'])}]",
+        "regression": "YES" if r["regression"] else "no"} for r in ab.to_dict("records")])
+    bad = rows[rows["regression"] == "YES"]["arm"].tolist()
+    note = (f"<p class='decision'><b>ONLINE REGRESSION</b> in arm(s) {html.escape(', '.join(bad))}"
+            "</p>" if bad else "")
+    return note + _table(rows)
 
 
 def headline(decision: dict | None, ds: str) -> str:
@@ -304,11 +342,13 @@ def render_report(data: ReportData, out_dir: Path) -> Path:
         ("Published fusion weights per objective (pairs of this day)",
          plot_weights(data.weights, out_dir / "weights.png"),
          "no fusion weights published for this day"),
-        ("Online UVC / UDT by serving policy",
+        ("Online UVC / UDT by A/B arm, day over day",
          plot_online(data.online, out_dir / "online.png"), "no online metrics yet"),
     ]
     parts = [f"<h1>mtf-rl nightly report {html.escape(data.ds)}</h1>",
-             headline(data.decision, data.ds), "<h2>Candidate vs current</h2>",
+             headline(data.decision, data.ds),
+             "<h2>Online A/B of the day against the holdout (fixed weights)</h2>",
+             ab_section(data.ab), "<h2>Candidate vs current</h2>",
              _table(data.comparison), "<h2>Data quality of the day's logs</h2>",
              _table(dq_summary(data.dq))]
     for title, png, missing in sections:

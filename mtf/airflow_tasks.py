@@ -38,7 +38,7 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.providers.standard.sensors.python import PythonSensor
 
 from core.settings import PROJECT_ROOT
-from mtf.alerts import MtfAlert, gate_reasons
+from mtf.alerts import MtfAlert, OnlineRegressionAlert, gate_reasons
 from pipeline.config import load_config, profiles
 from store.spark_conf import delta_package, spark_conf
 
@@ -230,6 +230,12 @@ def landing_sensor(task_id: str, **kwargs):
         timeout=default.landing_timeout_h * 3600,
         **kwargs,
     )
+
+
+def online_metrics_step(task_id: str, **kwargs):
+    """The `online_metrics` Spark job, with the `online_regression` alert on success."""
+    return spark_job(task_id, "online_metrics", on_success_callback=OnlineRegressionAlert(),
+                     **kwargs)
 
 
 def gate_step(task_id: str, **kwargs):

@@ -1,4 +1,5 @@
-"""Alerts: a task that failed, a candidate the gate rejected, a publication deadline missed.
+"""Alerts: a task that failed, a candidate the gate rejected, a publication deadline missed,
+an online A/B arm that regressed against the holdout.
 
 `MtfAlert` is an Airflow notifier (`airflow.sdk.bases.notifier.BaseNotifier`), attached to
 the DAGs' tasks as a callback. When it fires it reads the run's profile (`alerts` section):
@@ -14,6 +15,12 @@ logs the error and never fails the task it reports on.
 calls it when a run has not finished `MTF_PUBLISH_DEADLINE_H` hours after its logical date:
 with the default 30 h, the policy of day D was not published by 06:00 UTC on D+1). It
 writes a `deadline_missed` alert through the same channels.
+
+`online_regression` is the success callback of `online_metrics` (`OnlineRegressionAlert`):
+it reads the day's A/B summary the job wrote (`<local_dir>/_reports/<ds>/online_ab.json`,
+jobs/online_metrics.py) and alerts when an arm is worse than the holdout beyond
+`ab.regression_threshold` (its UVC or UDT lift below minus the threshold with the whole 95%
+CI below 0). The task itself stays green: the data is right, the policy is not.
 """
 
 from __future__ import annotations
@@ -60,7 +67,8 @@ def append_alert(path: str | Path, record: dict[str, Any]) -> None:
 
 
 class MtfAlert(BaseNotifier):
-    """Notify about `kind` (`task_failed`, `gate_rejected`, `deadline_missed`) through the
+    """Notify about `kind` (`task_failed`, `gate_rejected`, `deadline_missed`,
+    `online_regression`) through the
     channels of the run's profile. `message(context)` says what happened."""
 
     def __init__(self, kind: str, message=None):
@@ -94,6 +102,46 @@ class MtfAlert(BaseNotifier):
             log.warning("mtf-rl ALERT %s: %s", self.kind, record["message"])
         except Exception:  # an alert channel down must not change the task's outcome
             log.exception("could not deliver the %s alert", self.kind)
+
+
+class OnlineRegressionAlert(MtfAlert):
+    """`online_regression`, sent only when the day's A/B summary lists a regressed arm."""
+
+    def __init__(self):
+        super().__init__("online_regression", online_regression_text)
+
+    def notify(self, context) -> None:
+        try:
+            text = online_regression_text(context)
+        except Exception:
+            log.exception("could not read the day's A/B summary")
+            return
+        if text:
+            super().notify(context)
+
+
+def online_regression_text(context) -> str:
+    """What regressed on the day (empty when nothing did), from online_ab.json."""
+    from pipeline.config import load_config
+
+    params = context.get("params") or {}
+    ds = params.get("ds") or context.get("ds")
+    cfg = load_config(params.get("profile"))
+    path = Path(cfg.storage.reports_path()) / str(ds) / "online_ab.json"
+    summary = json.loads(path.read_text())
+    bad = [a for a in summary.get("arms", []) if a.get("regression")]
+    if not bad:
+        return ""
+
+    def pct(v) -> str:
+        return "n/a" if v is None else f"{100 * v:+.2f}%"
+
+    parts = [f"arm {a['arm']} ({a['policy_version']}) against the holdout: UVC "
+             f"{pct(a.get('uvc_lift'))} [{pct(a.get('uvc_lift_low'))}, "
+             f"{pct(a.get('uvc_lift_high'))}], UDT {pct(a.get('udt_lift'))} "
+             f"[{pct(a.get('udt_lift_low'))}, {pct(a.get('udt_lift_high'))}]" for a in bad]
+    return (f"online regression on {ds} beyond {100 * summary['threshold']:.1f}%: "
+            + "; ".join(parts))
 
 
 def gate_reasons(context) -> str:

@@ -122,7 +122,8 @@ def airflow(args: Sequence[str], check: bool = True, capture: bool = False
 
 
 def demo_table(spark, db: str, days: list[str]) -> list[dict]:
-    """Day-by-day: serving policy, online UVC/UDT, candidate, NCIS, MTF-GAUC, decision."""
+    """Day-by-day: serving policy, online UVC/UDT of its arm and the lift against the
+    holdout arm, candidate, NCIS, MTF-GAUC, decision."""
     inlist = ", ".join(f"'{d}'" for d in days)
     q = f"""
     WITH cand AS (
@@ -140,13 +141,14 @@ def demo_table(spark, db: str, days: list[str]) -> list[dict]:
              max(CASE WHEN metric = 'sim/uvc' THEN value END) AS cur_sim_uvc
       FROM {db}.offline_metrics WHERE role = 'current' AND ds IN ({inlist}) GROUP BY ds)
     SELECT o.ds, o.policy_version AS serving_policy, o.uvc, o.udt,
+           o.uvc_lift, o.uvc_lift_low, o.uvc_lift_high,
            c.model_version AS candidate, c.ncis, c.ncis_lo, c.ncis_hi, c.gauc, c.sim_uvc,
            cur.cur_ncis, cur.cur_gauc, cur.cur_sim_uvc, r.status
     FROM {db}.online_metrics o
     LEFT JOIN cand c ON c.ds = o.ds
     LEFT JOIN cur ON cur.ds = o.ds
     LEFT JOIN {db}.policy_registry r ON r.model_version = c.model_version
-    WHERE o.ds IN ({inlist}) ORDER BY o.ds"""
+    WHERE o.ds IN ({inlist}) AND o.arm = 'current' ORDER BY o.ds"""
     return [r.asDict() for r in spark.sql(q).collect()]
 
 
@@ -156,12 +158,21 @@ def format_demo_table(rows: list[dict]) -> str:
     def f(v, p=3):
         return "-" if v is None else f"{v:.{p}f}"
 
-    table = [[r["ds"], r["serving_policy"], f(r["uvc"], 2), f(r["udt"], 0), r["candidate"],
+    def pct(v):
+        return "-" if v is None else f"{100 * v:+.1f}%"
+
+    def lift(r):
+        return "-" if r["uvc_lift"] is None else (
+            f"{pct(r['uvc_lift'])} [{pct(r['uvc_lift_low'])}, {pct(r['uvc_lift_high'])}]")
+
+    table = [[r["ds"], r["serving_policy"], f(r["uvc"], 2), f(r["udt"], 0), lift(r),
+              r["candidate"],
               f"{f(r['ncis'])} [{f(r['ncis_lo'])}, {f(r['ncis_hi'])}]", f(r["cur_ncis"]),
               f(r["gauc"], 4), f(r["cur_gauc"], 4), f(r["sim_uvc"], 2), f(r["cur_sim_uvc"], 2),
               r["status"]] for r in rows]
     return tabulate(table, headers=[
-        "day", "serving policy", "UVC", "UDT (s)", "candidate", "NCIS s=0.1 [95% CI]",
+        "day", "serving policy", "UVC", "UDT (s)", "UVC vs holdout [95% CI]", "candidate",
+        "NCIS s=0.1 [95% CI]",
         "NCIS current", "MTF-GAUC", "GAUC current", "sim UVC", "sim UVC current", "decision"])
 
 

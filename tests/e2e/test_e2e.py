@@ -70,8 +70,15 @@ def test_tables_after_one_day(day1_tables):
     assert len(r["artifact_sha256"]) == 64 and r["git_sha"] and r["seed"] == 0
     assert "mtf.enhanced_state" in json.loads(r["data_versions"])
     assert json.loads(r["config_json"])["rl"]["steps"] == 20
-    assert [(o["ds"], o["policy_version"]) for o in online] == [(DAY1, "fixed-v0")]
-    assert online[0]["uvc"] > 0 and online[0]["users"] > 0
+    # the A/B of the test profile: before any publication both arms serve the fixed weights
+    assert sorted((o["ds"], o["arm"], o["policy_version"]) for o in online) == [
+        (DAY1, "current", "fixed-v0"), (DAY1, "holdout", "fixed-v0")]
+    for o in online:
+        assert o["uvc"] > 0 and o["users"] > 0 and o["uvc_se"] > 0
+    arms = {o["arm"]: o for o in online}
+    assert arms["holdout"]["uvc_lift"] is None
+    lo, hi = arms["current"]["uvc_lift_low"], arms["current"]["uvc_lift_high"]
+    assert lo < arms["current"]["uvc_lift"] < hi and not arms["current"]["regression"]
     assert fw[0]["n"] > fw[0]["users"] > 0
     # validate_logs ran in the DAG: clean simulated logs, all accepted, counts reconciled
     assert len(dq) == 1 and dq[0]["rows_failed"] == 0
@@ -106,8 +113,9 @@ def test_next_day_is_served_by_the_published_policy(day1_tables, days_landed, e2
     landed = (Path(e2e_env["MTF_WAREHOUSE"].removeprefix("file://")) / "_landing"
               / "raw_requests" / DAY2)
     assert (landed / "_SUCCESS").exists() and (landed / "_MANIFEST.json").exists()
-    served = set(pq.read_table(landed, columns=["policy_version"]).column(0).to_pylist())
-    assert served == {expected}
+    served = pq.read_table(landed, columns=["arm", "policy_version"]).to_pylist()
+    assert {(r["arm"], r["policy_version"]) for r in served} == {
+        ("current", expected), ("holdout", "fixed-v0")}
 
 
 # The tables a day writes from its own logs alone, and the columns that must match between

@@ -52,7 +52,9 @@ def test_report_job_on_small_tables(spark, cfg):
                                      ("sim/uvc", 25 * base, None, None))]
     write_partition(spark.createDataFrame(off, spark.table(f"{db}.offline_metrics").schema),
                     db, "offline_metrics", DS)
-    onl = [(DS, CUR, 10, 12, 40, 3.0, 100.0, 40 / 12)]
+    onl = [(DS, "current", CUR, 10, 12, 40, 3.0, 100.0, 40 / 12, 0.1, 5.0,
+            -0.25, -0.4, -0.1, 0.0, -0.2, 0.2, True),
+           (DS, "holdout", "fixed-v0", 5, 6, 20, 4.0, 100.0, 20 / 6, 0.2, 6.0, *(None,) * 7)]
     write_partition(spark.createDataFrame(onl, spark.table(f"{db}.online_metrics").schema),
                     db, "online_metrics", DS)
     # 3 pairs + 1 per-user fallback row (item_id -1, not in the histograms)
@@ -93,6 +95,10 @@ def test_report_job_on_small_tables(spark, cfg):
          "rules that fired": "bad_ids 2, session_cascade 1"}]
     assert "bad_ids 2, session_cascade 1" in page  # the data-quality section
     assert "abc123" in page and "c" * 64 in page and "mtf.enhanced_state" in page  # provenance
+    # the day's A/B against the holdout: lift with its CI, the regression called out first
+    assert "<b>ONLINE REGRESSION</b> in arm(s) current" in page
+    assert "-25.00% [-40.00%, -10.00%]" in page and "+0.00% [-20.00%, +20.00%]" in page
+    assert page.index("ONLINE REGRESSION") < page.index("Candidate vs current")
     index = (path.parent.parent / "index.html").read_text()
     assert f"{DS}/report.html" in index and "rejected" in index and CAND in index
     for png in ("train_curves.png", "offline_history.png", "weights.png", "online.png"):

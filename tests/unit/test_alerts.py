@@ -101,3 +101,41 @@ def test_missed_publication_deadline_alerts(local):
     assert alert["kind"] == "deadline_missed" and alert["dag_id"] == "mtf_daily"
     assert alert["ds"] == DS and alert["run_id"] == "scheduled__2031-03-04T00:00:00+00:00"
     assert "has not finished by its deadline 2031-03-05T06:00:00Z" in alert["message"]
+
+
+def _arm(arm: str, uvc: float, uvc_se: float, udt: float, udt_se: float) -> dict:
+    return {"ds": DS, "arm": arm, "policy_version": "fixed-v0" if arm == "holdout" else "p1",
+            "users": 400, "uvc": uvc, "uvc_se": uvc_se, "udt": udt, "udt_se": udt_se}
+
+
+def test_online_regression_alerts_only_on_a_regressed_arm(local):
+    from jobs.online_metrics import with_lifts, write_ab_summary
+    from mtf.alerts import OnlineRegressionAlert
+    from pipeline.config import load_config
+
+    cfg = load_config("test")  # regression_threshold 0.02
+    # UVC 3.0 +- 0.05 against 3.3 +- 0.05: lift -9.1%, CI about [-13.0%, -5.2%]
+    bad = with_lifts([_arm("holdout", 3.3, 0.05, 100.0, 2.0),
+                      _arm("current", 3.0, 0.05, 101.0, 2.0)], cfg.ab.regression_threshold)
+    assert [r["regression"] for r in bad] == [False, True]
+    assert bad[1]["uvc_lift"] == pytest.approx(3.0 / 3.3 - 1)
+    assert bad[0]["uvc_lift"] is None and bad[1]["udt_lift"] == pytest.approx(0.01)
+    write_ab_summary(cfg, DS, bad)
+    OnlineRegressionAlert().notify(_context("online_metrics"))
+    (alert,) = _alerts(local)
+    assert alert["kind"] == "online_regression" and alert["task_id"] == "online_metrics"
+    assert alert["message"].startswith(f"online regression on {DS} beyond 2.0%: arm current "
+                                       "(p1) against the holdout: UVC -9.09% [-13.")
+    # the same drop within the noise (CI reaching 0) and a significant small drop: silent
+    for current in (_arm("current", 3.0, 0.2, 100.0, 2.0), _arm("current", 3.28, 0.001,
+                                                                 100.0, 0.01)):
+        rows = with_lifts([_arm("holdout", 3.3, 0.05 if current["uvc_se"] > 0.01 else 0.001,
+                                100.0, 0.01), current], cfg.ab.regression_threshold)
+        assert not any(r["regression"] for r in rows)
+        write_ab_summary(cfg, DS, rows)
+        OnlineRegressionAlert().notify(_context("online_metrics"))
+    assert len(_alerts(local)) == 1
+    # without a summary (the job did not write one): logged, no alert, no exception
+    (local / "_reports" / DS / "online_ab.json").unlink()
+    OnlineRegressionAlert().notify(_context("online_metrics"))
+    assert len(_alerts(local)) == 1
