@@ -15,6 +15,7 @@ import pytest
 from _snapshot_data import write_tiny_snapshot  # tests/ is on sys.path
 
 from core.artifact import Artifact
+from core.settings import PROJECT_ROOT
 from pipeline.config import load_config
 from store.registry import FIXED_POLICY, PolicyRef
 from store.tracking import CHAMPION, Tracker, flatten, metric_rows
@@ -70,6 +71,22 @@ def test_config_default_store_env_override_and_server_artifacts(tmp_path, monkey
     with pytest.raises(Exception, match="tracking.registered_model"):
         config(tmp_path, "tracking.registered_model=''")
     assert "tracking" in cfg.to_dict()
+
+
+def test_make_mlflow_serves_the_local_store_on_localhost(tmp_path, monkeypatch):
+    from mtf.cli import mlflow_ui_command
+
+    monkeypatch.delenv("MTF_MLFLOW_URI", raising=False)
+    cmd = mlflow_ui_command(config(tmp_path), 5123)
+    assert cmd is not None and cmd[1] == "server"
+    opts = dict(zip(cmd[2::2], cmd[3::2]))
+    assert opts == {"--backend-store-uri": f"sqlite:///{tmp_path}/_mlflow/mlflow.db",
+                    "--default-artifact-root": (tmp_path / "_mlflow/artifacts").as_uri(),
+                    "--host": "127.0.0.1", "--port": "5123", "--workers": "1"}
+    monkeypatch.setenv("MTF_MLFLOW_URI", "https://mlflow.internal")
+    assert mlflow_ui_command(config(tmp_path), 5123) is None  # the server has its own UI
+    makefile = (PROJECT_ROOT / "Makefile").read_text()
+    assert "mtf.cli mlflow" in makefile and " mlflow " in makefile.split(".PHONY:")[1]
 
 
 def test_flatten_and_metric_rows():
