@@ -86,7 +86,8 @@ def test_make_mlflow_serves_the_local_store_on_localhost(tmp_path, monkeypatch):
     monkeypatch.setenv("MTF_MLFLOW_URI", "https://mlflow.internal")
     assert mlflow_ui_command(config(tmp_path), 5123) is None  # the server has its own UI
     makefile = (PROJECT_ROOT / "Makefile").read_text()
-    assert "mtf.cli mlflow" in makefile and " mlflow " in makefile.split(".PHONY:")[1]
+    phony = makefile.split(".PHONY:")[1].split("\n")[0].split()
+    assert "mlflow" in phony and "\t$(PY) -m mtf.cli mlflow\n" in makefile
 
 
 def test_flatten_and_metric_rows():
