@@ -325,7 +325,7 @@ def cmd_mlflow(args: argparse.Namespace, cfg: PipelineConfig) -> int:
         return 0
     if uri.startswith("sqlite:///"):  # the store may not exist before the first training
         Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    print(f"MLflow UI: http://127.0.0.1:{args.port}  (store {uri}; Ctrl-C stops it)",
+    print(f"MLflow UI: http://127.0.0.1:{args.port}  (store {uri}; Ctrl-C ends it)",
           flush=True)
     os.execv(cmd[0], cmd)  # the server in this process: Ctrl-C and SIGTERM reach it
 
