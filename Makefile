@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-fast bench bench-etl bench-spark spark-start spark-stop airflow sql browser lint clean
+.PHONY: install demo test test-fast bench bench-etl bench-spark spark-start spark-stop airflow sql mlflow browser lint clean
 
 install: $(STAMP)
 
@@ -56,6 +56,12 @@ airflow: install
 # One-off queries: $(VENV)/bin/mtf sql "SELECT * FROM mtf.v_policy_comparison"
 sql: install
 	$(PY) -m jobs.views --shell
+
+# MLflow's UI on the tracking store (training runs, the registered policy and its `champion`
+# alias): the local SQLite store under <local_dir>/_mlflow unless tracking.uri /
+# MTF_MLFLOW_URI names a server. Listens on 127.0.0.1; port: MTF_MLFLOW_PORT (default 5000).
+mlflow: install
+	$(PY) -m mtf.cli mlflow
 
 # Headless Chromium + chromedriver for tests/e2e/test_airflow_ui.py (Debian; needs root).
 browser:

@@ -6,6 +6,13 @@ verified here; then `offline_metrics` (always, for both candidate and current), 
 per-user fallback), and LAST the registry row. A crash before the registry MERGE leaves
 no "published" row; a rerun replaces the same partitions and MERGEs the same row.
 
+After the registry MERGE, MLflow mirrors it (`mirror_registry`, store/tracking.py): the
+candidate's registered version is tagged `status=published` or `rejected`, and the
+`champion` alias is put on the version of the policy that serves from now on (the newest
+published row of policy_registry: the candidate when it passed and is the newest day). A
+tracking failure is a warning (`tracking.strict` fails the job; the Delta writes stay);
+a rerun sets the same tags and alias.
+
     spark-submit jobs/publish.py --ds 2026-01-03
 """
 
@@ -26,8 +33,9 @@ from core.fusion import to_physical
 from pipeline.config import PipelineConfig
 from pipeline.entry import spark_job_main
 from pipeline.provenance import artifact_dir
-from store.registry import PolicyRef, serving_policy, upsert_registry
+from store.registry import PolicyRef, current_policy, serving_policy, upsert_registry
 from store.tables import ensure_tables, read_partition, write_partition
+from store.tracking import guarded, open_tracker
 
 log = logging.getLogger("jobs.publish")
 D, A = S.PAIR_STATE_DIM, S.ACTION_DIM
@@ -101,6 +109,29 @@ def build_fusion_weights(enhanced: DataFrame, ref: PolicyRef, ds: str) -> DataFr
             .withColumn("ds", F.lit(ds)).withColumn("model_version", F.lit(ref.model_version)))
 
 
+def mirror_registry(spark: SparkSession, cfg: PipelineConfig, statuses: dict[str, str],
+                    what: str) -> str | None:
+    """MLflow after a policy_registry change: tag the registered versions of `statuses`
+    (model_version -> status) and put `champion` on the version of the policy that serves
+    from now on (removed while the fixed weights serve). Returns the champion's version
+    (None: none, tracking off, or it failed with a warning)."""
+    tracker = open_tracker(cfg.tracking, cfg.storage)
+    if tracker is None:
+        return None
+
+    def sync() -> str | None:
+        for model_version_, status in statuses.items():
+            tracker.set_status(model_version_, status)
+        serving = current_policy(spark, cfg.storage.database)
+        champion = tracker.set_champion(None if serving.is_fixed else serving.model_version)
+        log.info("MLflow %s: %s; champion = %s", tracker.model,
+                 ", ".join(f"{v} {s}" for v, s in statuses.items()),
+                 f"v{champion} ({serving.model_version})" if champion else "none")
+        return champion
+
+    return guarded(what, sync, strict=cfg.tracking.strict)
+
+
 def run(spark: SparkSession, cfg: PipelineConfig, ds: str) -> dict:
     from model.export import file_sha256
 
@@ -135,6 +166,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, ds: str) -> dict:
     log.info("%s %s (offline_metrics %d rows, fusion_weights %d rows from %s)",
              "PUBLISHED" if publish else "REJECTED", version, n_metrics, n_weights,
              serving_next.model_version)
+    mirror_registry(spark, cfg, {version: "published" if publish else "rejected"}, "publish")
     return {"published": publish, "reasons": reasons, "fusion_weights": n_weights}
 
 

@@ -7,9 +7,14 @@
    `serving_policy` picks the previous published policy (or the fixed weights) for every
    day it would have served;
 2. the `fusion_weights` partition that the policy wrote is rewritten with the policy that
-   serves now, so that consumers of the weights table follow the registry.
+   serves now, so that consumers of the weights table follow the registry;
+3. MLflow follows (store/tracking.py): the policy's registered version is tagged
+   `status=rolled_back` and the `champion` alias moves to the version of the policy that
+   serves from now on (the newest published one), or is removed when the fixed default
+   weights serve. A tracking failure is a warning (`tracking.strict` fails the command,
+   after the Delta steps).
 
-Rerunning with the same `--version` repeats both steps with the same result (a crash
+Rerunning with the same `--version` repeats the steps with the same result (a crash
 between them is repaired by the rerun). Without `--version` it picks the newest published
 policy, so only use that form once: the log line names what was rolled back.
 """
@@ -42,7 +47,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, reason: str,
         version: str | None = None) -> dict[str, str]:
     from pyspark.sql import functions as F
 
-    from jobs.publish import build_fusion_weights
+    from jobs.publish import build_fusion_weights, mirror_registry
 
     db = cfg.storage.database
     ensure_tables(spark, db)
@@ -69,6 +74,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, reason: str,
     log.info("ROLLED BACK %s (%s); %s serves from %s on; fusion_weights ds=%s rewritten "
              "(%d rows)", row["model_version"], reason, now_serving.model_version,
              next_day(ds), ds, n)
+    mirror_registry(spark, cfg, {row["model_version"]: "rolled_back"}, "rollback")
     return {"rolled_back": row["model_version"], "now_serving": now_serving.model_version}
 
 

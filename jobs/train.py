@@ -14,7 +14,13 @@
 3. writes the candidate's artifact folder atomically (temporary folder + rename):
    `checkpoint.pt` (every network, target, optimizer, step + config, seed, git SHA, data
    versions), `actor.pt` (TorchScript) + its sha256, `snapshot.json`,
-   `train_metrics.jsonl`, `meta.json` (also: resume count, warm start, world size).
+   `train_metrics.jsonl`, `meta.json` (also: resume count, warm start, world size);
+4. logs the finished run to MLflow (`tracking`; store/tracking.py) from that folder: params
+   (flattened config, seed, git SHA, ds, model_version), the Delta versions read, the metric
+   rows with their step, the final metrics, the actor, meta.json and snapshot.json; and
+   registers the actor as the model_version's one version of `tracking.registered_model`.
+   A tracking failure is a warning (`tracking.strict` makes it fail the job): the artifact
+   folder and, later, policy_registry are the record.
 
 Resume after a kill. Every `rl.checkpoint_every` steps the trainer replaces (temporary
 file + `os.replace`) `<artifact>.work/state.pt`: networks, targets, optimizers, step, the
@@ -69,6 +75,7 @@ from pipeline.config import PipelineConfig
 from pipeline.entry import parse_job_args
 from pipeline.provenance import artifact_dir, git_sha
 from store.snapshot import Snapshot
+from store.tracking import TrainingRecord, flatten, guarded, metric_rows, open_tracker
 
 log = logging.getLogger("jobs.train")
 
@@ -121,9 +128,10 @@ def warm_start_file(path: str) -> Path:
 
 def run_fingerprint(cfg: PipelineConfig, ds: str, snap: Snapshot, world: int,
                     warm_sha256: str | None) -> str:
-    """What a checkpoint must match to be resumed: same day, config, data, world size and
-    warm-start file (its content, not just its path)."""
-    key = {"ds": ds, "config": cfg.to_dict(), "snapshot": asdict(snap), "world": world,
+    """What a checkpoint must match to be resumed: same day, config (where runs are tracked
+    aside), data, world size and warm-start file (its content, not just its path)."""
+    config = {k: v for k, v in cfg.to_dict().items() if k != "tracking"}
+    key = {"ds": ds, "config": config, "snapshot": asdict(snap), "world": world,
            "warm_start_sha256": warm_sha256}
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -346,6 +354,43 @@ def record_training_failure(cfg: PipelineConfig, ds: str, data_versions: dict[st
               reason)
 
 
+def track_training(cfg: PipelineConfig, ds: str, out_dir: Path) -> TrainingRecord | None:
+    """Log the finished training in the artifact folder `out_dir` to MLflow and register its
+    actor (one registered version per model_version: a rerun finds it by its tag). None when
+    tracking is off or failed (a warning, unless `tracking.strict`)."""
+    tracker = open_tracker(cfg.tracking, cfg.storage)
+    if tracker is None:
+        return None
+    art = Artifact(out_dir)
+
+    def log_run() -> TrainingRecord:
+        meta = json.loads(art.meta.read_text())
+        rows = [json.loads(line) for line in art.train_metrics.read_text().splitlines()
+                if line.strip()]
+        version = meta["model_version"]
+        params = {**flatten(meta["config"]), "seed": meta["seed"], "git_sha": meta["git_sha"],
+                  "ds": ds, "model_version": version, "world_size": meta["world_size"],
+                  "batch_size_per_rank": meta["batch_size_per_rank"],
+                  "warm_start": (meta["warm_start"] or {}).get("model_version")}
+        tags = {"model_version": version, "ds": ds, "algo": meta["algo"],
+                "profile": cfg.profile, "mlflow.source.git.commit": meta["git_sha"],
+                "actor_sha256": meta["actor_sha256"],
+                "resume_count": str(meta["resume_count"])}
+        final = {**meta["final_metrics"], "steps": meta["steps"], "epochs": meta["epochs"],
+                 "train_wall_s": meta["train_wall_s"], "snapshot_rows": meta["snapshot_rows"]}
+        rec = tracker.log_training(
+            run_name=version, params=params, tags=tags, data_versions=meta["data_versions"],
+            metrics=metric_rows(rows), final_metrics=final, actor=art.actor,
+            artifacts=[art.meta, art.snapshot], model_version=version, ds=ds,
+            actor_sha256=meta["actor_sha256"])
+        log.info("MLflow: run %s in %s (%s), %s v%s%s", rec.run_id, tracker.experiment,
+                 tracker.uri, tracker.model, rec.version, " (already registered)"
+                 if rec.reused else "")
+        return rec
+
+    return guarded("train", log_run, strict=cfg.tracking.strict)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     def extra(p: argparse.ArgumentParser) -> None:
         p.add_argument("--snapshot", default=None,
@@ -372,14 +417,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                      ctx.world)
         snap, versions = dd.broadcast((snap, versions) if ctx.is_main else None, ctx)
         try:
-            train(cfg, args.ds, snap, versions, artifact_dir(cfg, args.ds),
-                  progress=not args.no_progress, ctx=ctx)
+            out_dir = artifact_dir(cfg, args.ds)
+            train(cfg, args.ds, snap, versions, out_dir, progress=not args.no_progress,
+                  ctx=ctx)
         except NonFiniteError as e:  # nothing exported; the registry says why
             if ctx.is_main:
                 record_training_failure(cfg, args.ds, versions, str(e))
             raise
     finally:
         dd.close(ctx)
+    if ctx.is_main:  # after the artifact is complete and the process group is closed
+        track_training(cfg, args.ds, out_dir)
     return 0
 
 

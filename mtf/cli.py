@@ -12,6 +12,7 @@
     mtf demo --days 3                     # N consecutive days through the real Airflow DAGs
     mtf sql "SELECT * FROM mtf.offline_metrics" ["<another query>" ...] [--format json]
     mtf spark start|status|stop           # the warehouse's long-lived Spark (Connect) service
+    mtf mlflow [--port 5000]              # MLflow's UI on the tracking store (make mlflow)
     mtf airflow -- dags list              # the airflow CLI with the project's environment
 
 Every step takes --profile (default $MTF_PROFILE or demo) and --set section.field=value.
@@ -310,6 +311,36 @@ def cmd_spark(args: argparse.Namespace, cfg: PipelineConfig) -> int:
     return 0
 
 
+def mlflow_ui_command(cfg: PipelineConfig, port: int) -> list[str] | None:
+    """The `mlflow server` command line of the UI on the config's local tracking store
+    (127.0.0.1 only, one worker), or None when the store is a tracking server (its own UI)."""
+    from store.config import is_local_store
+
+    uri = cfg.tracking.tracking_uri(cfg.storage)
+    if not is_local_store(uri):
+        return None
+    artifacts = cfg.tracking.artifact_location(cfg.storage)
+    assert artifacts is not None
+    return [str(BIN_DIR / "mlflow"), "server", "--backend-store-uri", uri,
+            "--default-artifact-root", artifacts, "--host", "127.0.0.1", "--port", str(port),
+            "--workers", "1"]
+
+
+def cmd_mlflow(args: argparse.Namespace, cfg: PipelineConfig) -> int:
+    """MLflow's UI on the tracking store: runs, metrics, artifacts and the registered model
+    with its `champion` alias (store/tracking.py). Runs until Ctrl-C (never returns)."""
+    uri = cfg.tracking.tracking_uri(cfg.storage)
+    cmd = mlflow_ui_command(cfg, args.port)
+    if cmd is None:
+        print(f"MLflow: the tracking store is the server {uri}: its UI is there")
+        return 0
+    if uri.startswith("sqlite:///"):  # the store may not exist before the first training
+        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    print(f"MLflow UI: http://127.0.0.1:{args.port}  (store {uri}; Ctrl-C ends it)",
+          flush=True)
+    os.execv(cmd[0], cmd)  # the server in this process: Ctrl-C and SIGTERM reach it
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """`mtf ...`: an error the person can act on (core.errors.UserError: a missing
     evaluation, a hard data rule, a Spark service that does not start, ...) is one line and
@@ -353,6 +384,10 @@ def _main(argv: list[str]) -> int:
     sp.add_argument("--port", type=int, default=0, help="port to listen on (start; default: "
                                                         "a free one, recorded for clients)")
     config_arguments(sp)
+    m = sub.add_parser("mlflow", help="MLflow's UI on the tracking store (127.0.0.1)")
+    m.add_argument("--port", type=int, default=int(os.environ.get("MTF_MLFLOW_PORT", "5000")),
+                   help="port to listen on (default: $MTF_MLFLOW_PORT or 5000)")
+    config_arguments(m)
     a = sub.add_parser("airflow", help="airflow CLI with the project's environment")
     a.add_argument("args", nargs=argparse.REMAINDER)
     if argv and argv[0] in STEPS:
@@ -362,9 +397,10 @@ def _main(argv: list[str]) -> int:
         return cmd_run(args, rest)
     if rest:
         p.error(f"unrecognized arguments: {' '.join(rest)}")
-    if args.cmd in ("demo", "sql", "spark"):  # the config once, before any work: a bad one
-        cfg = load_config_or_exit(p, args.profile, getattr(args, "overrides", []))  # is a line
-        return {"demo": cmd_demo, "sql": cmd_sql, "spark": cmd_spark}[args.cmd](args, cfg)
+    if args.cmd in ("demo", "sql", "spark", "mlflow"):  # the config once, before any work:
+        cfg = load_config_or_exit(p, args.profile, getattr(args, "overrides", []))  # a bad
+        return {"demo": cmd_demo, "sql": cmd_sql, "spark": cmd_spark,  # one is a line
+                "mlflow": cmd_mlflow}[args.cmd](args, cfg)
     if args.cmd == "airflow":
         extra = args.args[1:] if args.args[:1] == ["--"] else args.args
         return airflow(extra, check=False).returncode

@@ -11,6 +11,8 @@ environment, so that Airflow connections / cluster settings never live in the re
                        warehouse is an object-store URI)
     MTF_SPARK_MASTER   Spark master for jobs started outside spark-submit
     MTF_SPARK_CONNECT  auto | off | sc://host:port: the Spark service jobs attach to
+    MTF_MLFLOW_URI     MLflow tracking/registry URI (tracking.uri; default: the SQLite store
+                       under <local_dir>/_mlflow)
 
 The resolved config is saved next to every artifact (`to_dict`).
 """
@@ -28,7 +30,7 @@ from core.reward import RewardConfig
 from core.settings import PROJECT_ROOT, check_identifier, from_dict
 from model.config import OBJECTIVE_OF, EnhancedRLConfig
 from sim.config import SimConfig
-from store.config import SparkConfig, StorageConfig
+from store.config import SparkConfig, StorageConfig, TrackingConfig
 
 CONFIG_DIR = PROJECT_ROOT / "configs" / "pipeline"
 """Pipeline profiles: configs/pipeline/<profile>.yaml (experiment plans live beside, in
@@ -180,6 +182,8 @@ class PipelineConfig:
     """Spark session settings."""
     storage: StorageConfig = field(default_factory=StorageConfig)
     """Warehouse and catalog."""
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    """MLflow tracking and model registry (next to the Delta tables, not instead)."""
 
     def __post_init__(self) -> None:
         # the learner's name becomes a model version, an artifact folder and SQL literals

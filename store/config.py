@@ -121,6 +121,62 @@ class StorageConfig:
         """Where the nightly HTML reports are written (<local_dir>/_reports/<ds>/)."""
         return str(Path(self.local_path()) / "_reports")
 
+    def mlflow_path(self) -> str:
+        """The local MLflow store (<local_dir>/_mlflow/: mlflow.db and artifacts/)."""
+        return str(Path(self.local_path()) / "_mlflow")
+
+
+def is_local_store(uri: str) -> bool:
+    """True for a tracking store this process writes itself (sqlite:, file: or a plain
+    path): its run artifacts then go under <local_dir>/_mlflow/artifacts. Anything else
+    (http, https, databricks) is a server that decides where artifacts go."""
+    if "://" in uri:
+        return uri.split("://", 1)[0] in ("sqlite", "file")
+    return not uri.startswith("databricks")
+
+
+@dataclass
+class TrackingConfig:
+    """MLflow tracking and model registry (store/tracking.py), kept next to the Delta tables:
+    `policy_registry` decides what serves, MLflow records runs and mirrors the decision as
+    the `champion` alias."""
+
+    enabled: bool = True
+    """Log every training run to MLflow, register its exported actor and move the
+    `champion` alias on publish and rollback; off = nothing is logged."""
+    uri: str = ""
+    """Tracking (and registry) URI (env MTF_MLFLOW_URI overrides): empty = the local SQLite
+    store sqlite:///<local_dir>/_mlflow/mlflow.db with artifacts in
+    <local_dir>/_mlflow/artifacts; http(s)://host:port = a tracking server."""
+    experiment: str = "mtf-rl"
+    """Experiment that holds the training runs."""
+    registered_model: str = "mtf-fusion-policy"
+    """Registered model whose versions are the exported actors (one per model_version)."""
+    strict: bool = False
+    """A tracking failure fails the job (after its Delta writes, which stay done) instead
+    of a logged warning."""
+
+    def __post_init__(self) -> None:
+        for name in ("experiment", "registered_model"):
+            value = getattr(self, name)
+            if not value.strip() or "'" in value:
+                raise ValueError(f"tracking.{name} must be a non-empty name without quotes, "
+                                 f"got {value!r}")
+
+    def tracking_uri(self, storage: StorageConfig) -> str:
+        """The configured URI (env MTF_MLFLOW_URI first), or the local SQLite store."""
+        uri = os.environ.get("MTF_MLFLOW_URI", self.uri)
+        if uri:
+            return uri
+        return "sqlite:///" + str(Path(storage.mlflow_path()) / "mlflow.db")
+
+    def artifact_location(self, storage: StorageConfig) -> str | None:
+        """Where a new experiment keeps its run artifacts: <local_dir>/_mlflow/artifacts for
+        a local store, None (the server's default) for a tracking server."""
+        if not is_local_store(self.tracking_uri(storage)):
+            return None
+        return (Path(storage.mlflow_path()) / "artifacts").as_uri()
+
 
 class HasStorage(Protocol):
     """What the storage library reads from a config: its `storage` and `spark` sections."""

@@ -36,10 +36,20 @@ def serving_policy(spark: SparkSession, db: str, ds: str) -> PolicyRef:
     """The policy that serves day `ds`: the newest published policy trained on a day
     before `ds` (yesterday's run publishes today's policy), else the fixed weights."""
     validate_ds(ds)
+    return _newest_published(spark, db, f"AND ds < '{ds}' ")
+
+
+def current_policy(spark: SparkSession, db: str) -> PolicyRef:
+    """The policy that serves from now on: the newest published policy of any day, else the
+    fixed weights (MLflow's `champion` alias follows it, store/tracking.py)."""
+    return _newest_published(spark, db, "")
+
+
+def _newest_published(spark: SparkSession, db: str, where: str) -> PolicyRef:
     rows = spark.sql(
         f"SELECT model_version, algo, level, artifact_uri, artifact_sha256 "
         f"FROM {qualified(db, 'policy_registry')} "
-        f"WHERE status = 'published' AND ds < '{ds}' "
+        f"WHERE status = 'published' {where}"
         f"ORDER BY ds DESC, model_version DESC LIMIT 1").collect()
     if not rows:
         return FIXED_POLICY

@@ -17,6 +17,7 @@ os.environ.setdefault("MTF_PROFILE", "test")
 os.environ["MTF_WAREHOUSE"] = str(_TMP / "warehouse")
 os.environ["MTF_METASTORE_DIR"] = str(_TMP / "metastore")
 os.environ["MTF_AIRFLOW_HOME"] = str(_TMP / "airflow")
+os.environ.pop("MTF_MLFLOW_URI", None)  # MLflow: the temporary warehouse's SQLite store only
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups

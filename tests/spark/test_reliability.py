@@ -40,7 +40,22 @@ def _write_candidate(cfg, ds: str, publish: bool, reasons: list[str] | None = No
         "candidate": {"model_version": version, "algo": cfg.algo, "metrics": metrics},
         "current": {"model_version": "fixed-v0", "algo": "fixed", "metrics": metrics}}))
     (art / "gate.json").write_text(json.dumps({"publish": publish, "reasons": reasons or []}))
+    _tracker(cfg).log_training(run_name=version, params={}, tags={}, data_versions={},
+                               metrics=[], final_metrics={}, actor=art / "actor.pt",
+                               model_version=version, ds=ds, actor_sha256=sha)
     return art, version
+
+
+def _tracker(cfg):
+    """The MLflow tracker of the test warehouse (its local SQLite store)."""
+    from store.tracking import Tracker
+
+    return Tracker.from_config(cfg.tracking, cfg.storage)
+
+
+def _mlflow_status(cfg, version: str) -> str:
+    (mv,) = _tracker(cfg).versions_of(version)
+    return mv.tags["status"]
 
 
 def _registry(spark, db: str) -> dict[str, dict]:
@@ -202,17 +217,26 @@ def test_rollback_restores_the_previous_policy_and_its_weights(spark, cfg, day_s
     latest = f"{cfg.algo}-{DAYS[1]}"
     if _registry(spark, db).get(latest, {}).get("status") != "published":
         pytest.skip("needs the publish test's state")
-    out = run(spark, cfg, reason="test alert", version=latest)
     previous = f"{cfg.algo}-{DAYS[0]}"
+    # MLflow followed the publications: champion on the newest published, statuses tagged
+    tracker = _tracker(cfg)
+    assert tracker.champion() == tracker.version_of(latest) is not None
+    assert _mlflow_status(cfg, latest) == _mlflow_status(cfg, previous) == "published"
+    assert _mlflow_status(cfg, f"{cfg.algo}-{DAYS[2]}") == "rejected"  # the tampered one
+    out = run(spark, cfg, reason="test alert", version=latest)
     assert out == {"rolled_back": latest, "now_serving": previous}
     row = _registry(spark, db)[latest]
     assert row["status"] == "rolled_back" and row["reason"] == "test alert"
+    assert tracker.champion() == tracker.version_of(previous) is not None
+    assert _mlflow_status(cfg, latest) == "rolled_back"
     assert serving_policy(spark, db, DAYS[2]).model_version == previous
     versions = {r[0] for r in spark.sql(f"SELECT DISTINCT model_version FROM {db}.fusion_weights "
                                         f"WHERE ds = '{DAYS[1]}'").collect()}
     assert versions == {previous}
     # idempotent: the same command again changes nothing
     assert run(spark, cfg, reason="test alert", version=latest) == out
+    assert tracker.champion() == tracker.version_of(previous)
+    assert _mlflow_status(cfg, latest) == "rolled_back"
 
 
 def _rows(spark, ds: str, n: int):

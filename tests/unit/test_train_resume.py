@@ -159,6 +159,17 @@ def test_killed_trainer_resumes_to_the_uninterrupted_result(reference, snapshot_
     assert not work_dir(artifact).exists()
     # each logged step exactly once, and the same training as the uninterrupted run
     assert_same_training(reference, artifact, atol=0.0)
+    # MLflow: the killed attempt logged nothing, the resumed one one run and one version
+    from store.tracking import Tracker
+
+    cfg = load_config("test")
+    tracker = Tracker.from_config(cfg.tracking, cfg.storage)
+    assert tracker.uri == f"sqlite:///{warehouse}/_mlflow/mlflow.db"
+    (run,) = tracker.client.search_runs([tracker.experiment_id()])
+    assert run.data.tags["resume_count"] == "1" and run.data.params["rl.steps"] == str(STEPS)
+    (version,) = tracker.versions_of(meta["model_version"])
+    assert version.run_id == run.info.run_id
+    assert version.tags["actor_sha256"] == meta["actor_sha256"]
 
 
 def test_warm_start_takes_the_previous_networks(reference, snapshot_json, tmp_path,
