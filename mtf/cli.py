@@ -210,6 +210,50 @@ def run_dag(dag_id: str, ds: str, verbose: bool, tty: bool) -> DagProgress:
     return progress
 
 
+def run_on_scheduler(cfg: PipelineConfig, days: list[str], tasks: list, tty: bool) -> bool:
+    """Each day's mtf_simulate and mtf_daily runs, triggered on Airflow's scheduler
+    (mtf/scheduler.py) one after the other; False when a run failed."""
+    from jobs.report import reports_dir
+    from mtf.scheduler import Airflow, RunWatch
+
+    t0 = time.perf_counter()
+    af = Airflow.start()
+    try:
+        print(f"== Airflow scheduler up in {time.perf_counter() - t0:.0f} s; watch the runs at "
+              f"{af.base} (login in {af.home / 'simple_auth_manager_passwords.json.generated'})",
+              flush=True)
+        dags = ("mtf_simulate", "mtf_daily")
+        for dag_id in dags:
+            af.wait_for_dag(dag_id)
+        was_paused = {d: af.is_paused(d) for d in dags}
+        try:
+            for d in dags:
+                af.set_paused(d, False)
+            for ds in days:
+                for dag_id in dags:
+                    run_id = af.trigger(dag_id, f"demo__{ds}", ds,
+                                        {"profile": cfg.profile, "ds": ds})
+                    print(f"== {dag_id} run {run_id}", flush=True)
+                    watch = RunWatch(af, dag_id, run_id, ds, tty=tty)
+                    watch.wait(timeout=6 * 3600)
+                    tasks += watch.tasks
+                    if dag_id == "mtf_daily":
+                        report = reports_dir(cfg, ds) / "report.html"
+                        af.set_note(dag_id, run_id, f"Nightly report of {ds}: "
+                                                    f"[{report}](file://{report})")
+                    if watch.failed:
+                        print(watch.failure_log_tail(), file=sys.stderr)
+                        print(f"!! {dag_id} run {run_id} ended {watch.state}",
+                              file=sys.stderr)
+                        return False
+        finally:
+            for d, paused in was_paused.items():
+                af.set_paused(d, paused)
+    finally:
+        af.stop()
+    return True
+
+
 def cmd_demo(args: argparse.Namespace, cfg: PipelineConfig) -> int:
     from mtf.progress import task_table
 
@@ -222,18 +266,21 @@ def cmd_demo(args: argparse.Namespace, cfg: PipelineConfig) -> int:
           flush=True)
     airflow(["db", "migrate"], capture=True)
     tty = sys.stdout.isatty()
-    tasks = []
-    for ds in days:
-        for dag_id in ("mtf_simulate", "mtf_daily"):
-            print(f"== airflow dags test {dag_id} {ds}", flush=True)
-            run = run_dag(dag_id, ds, args.verbose, tty)
-            tasks += run.tasks
-            if run.failed:
-                if not args.verbose:
-                    print("\n".join(run.tail), file=sys.stderr)
-                print(f"!! {dag_id} failed for {ds} (run state {run.run_state})",
-                      file=sys.stderr)
-                return 1
+    tasks: list = []
+    if args.dags_test:
+        for ds in days:
+            for dag_id in ("mtf_simulate", "mtf_daily"):
+                print(f"== airflow dags test {dag_id} {ds}", flush=True)
+                run = run_dag(dag_id, ds, args.verbose, tty)
+                tasks += run.tasks
+                if run.failed:
+                    if not args.verbose:
+                        print("\n".join(run.tail), file=sys.stderr)
+                    print(f"!! {dag_id} failed for {ds} (run state {run.run_state})",
+                          file=sys.stderr)
+                    return 1
+    elif not run_on_scheduler(cfg, days, tasks, tty):
+        return 1
     from store.spark import get_spark
 
     spark = get_spark(cfg, "mtf-demo-report")
@@ -371,7 +418,11 @@ def _main(argv: list[str]) -> int:
     d.add_argument("--profile", default=None,
                    help="pipeline profile of the report query (the DAGs' tasks take "
                         "$MTF_PROFILE)")
-    d.add_argument("--verbose", action="store_true", help="echo Airflow's output")
+    d.add_argument("--verbose", action="store_true",
+                   help="echo Airflow's output (with --dags-test)")
+    d.add_argument("--dags-test", action="store_true",
+                   help="run each DAG in-process with `airflow dags test` instead of on the "
+                        "scheduler (faster, but the UI then shows no task log)")
     d.add_argument("--no-service", action="store_true",
                    help="no Spark service: each Spark step through spark-submit (its own JVM)")
     s = sub.add_parser("sql", help="Spark SQL against the catalog")

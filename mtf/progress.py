@@ -19,7 +19,7 @@ from typing import TextIO
 _START = re.compile(r"\[DAG TEST\] starting task_id=(\S+)")
 _END = re.compile(r"\[DAG TEST\] end task task_id=(\S+)")
 _STATE = re.compile(r"Task instance state updated.*new_state=(\w+)")
-_STEP = re.compile(r"train \S+: step (\d+)/(\d+)")
+STEP_RE = re.compile(r"train \S+: step (\d+)/(\d+)")
 _RUN_DONE = re.compile(r"DagRun Finished: .*state=(\w+)")
 
 
@@ -62,7 +62,7 @@ class DagProgress:
             mark = "ok" if self._state in ("success", "skipped") else self._state.upper()
             self._print(f"   {self.dag_id} {self.ds} {self._task}: {mark} in {took:.1f} s")
             self._task = None
-        elif (m := _STEP.search(line)) and self.tty:
+        elif (m := STEP_RE.search(line)) and self.tty:
             i, n = int(m.group(1)), int(m.group(2))
             filled = round(30 * i / n)
             self.out.write(f"\r     train [{'#' * filled}{'.' * (30 - filled)}] {i}/{n}")

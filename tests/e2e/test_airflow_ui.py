@@ -1,10 +1,11 @@
 """Airflow's web UI in a real (headless Chromium) browser: log in, open the daily DAG, read
 the latest run's task states from the page, save a screenshot.
 
-The run shown is a real mtf_daily run on tiny data: the end-to-end day of the session
-fixtures `e2e_env` / `e2e_day1` (conftest.py, also checked by tests/e2e/test_e2e.py), so the
-day runs once per test session. Only the API server (UI) is started:
-the run is already in the metadata DB, and the scheduler has nothing to do.
+The run shown is a real mtf_daily run on tiny data, executed by Airflow's scheduler: the
+end-to-end day of the session fixtures `e2e_env` / `e2e_day1` (conftest.py, also checked by
+tests/e2e/test_e2e.py, `mtf demo` on the scheduler), so the day runs once per test session.
+Only the API server (UI) is started here: the run is already in the metadata DB, with its
+task logs on disk.
 """
 
 from __future__ import annotations
@@ -30,6 +31,18 @@ def airflow_home(request, tmp_root) -> Path:
     env = request.getfixturevalue("e2e_env")
     request.getfixturevalue("e2e_day1")  # the end-to-end day (conftest.py) is the run shown
     return Path(env["MTF_AIRFLOW_HOME"])
+
+
+def _durations(home: Path, run_id: str) -> tuple[float, dict[str, float]]:
+    """(run seconds, {task id: seconds}) from the metadata DB's start and end dates."""
+    secs = "(julianday(end_date) - julianday(start_date)) * 86400.0"
+    with sqlite3.connect(home / "airflow.db") as db:
+        (run,) = db.execute(f"SELECT {secs} FROM dag_run WHERE dag_id = ? AND run_id = ?",
+                            (DAG_ID, run_id)).fetchone()
+        tasks = dict(db.execute(f"SELECT task_id, {secs} FROM task_instance WHERE dag_id = ? "
+                                f"AND run_id = ? AND start_date IS NOT NULL",
+                                (DAG_ID, run_id)).fetchall())
+    return run, tasks
 
 
 def _latest_run(home: Path) -> tuple[str, dict[str, str]]:
@@ -78,6 +91,7 @@ def browser():
 
 
 def test_login_open_daily_dag_and_read_task_states(ui, browser, airflow_home, tmp_root):
+    from conftest import E2E_DAY1
     from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
@@ -85,6 +99,18 @@ def test_login_open_daily_dag_and_read_task_states(ui, browser, airflow_home, tm
 
     base, password = ui
     run_id, db_states = _latest_run(airflow_home)
+    assert run_id == f"demo__{E2E_DAY1}"  # the run id names the data day
+    # real durations: the run and each task took seconds to minutes, not the days since
+    # the logical date
+    run_s, task_s = _durations(airflow_home, run_id)
+    assert 10 < run_s < 3600, run_s
+    assert set(task_s) == set(db_states)  # every task ran (a refusing gate too)
+    assert all(0 <= s < 1800 for s in task_s.values()), task_s
+    assert task_s["train"] > 1.0
+    # the task logs persist on disk, where the UI reads them
+    logs = airflow_home / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}"
+    train_log = (logs / "task_id=train" / "attempt=1.log").read_text()
+    assert f"train {E2E_DAY1}: step" in train_log
     # every task succeeded, except a gate that rejected its candidate: that ends `skipped`
     assert db_states and {t: s for t, s in db_states.items() if s != "success"} in (
         {}, {"gate": "skipped"}), db_states
@@ -138,6 +164,15 @@ def test_login_open_daily_dag_and_read_task_states(ui, browser, airflow_home, tm
     except TimeoutException:
         pass
     assert seen == db_states
+
+    # the train task's log, in the UI
+    browser.get(f"{base}/dags/{DAG_ID}/runs/{run_id}/tasks/train")
+    wait.until(lambda d: f"train {E2E_DAY1}: step" in d.page_source)
+    log_shot = tmp_root / "airflow_ui" / f"{DAG_ID}_train_log.png"
+    log_shot.parent.mkdir(parents=True, exist_ok=True)
+    assert browser.save_screenshot(str(log_shot))
+    browser.get(f"{base}/dags/{DAG_ID}/runs/{run_id}")
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "table tbody tr")))
 
     shot = tmp_root / "airflow_ui" / f"{DAG_ID}_latest_run.png"
     shot.parent.mkdir(parents=True, exist_ok=True)
