@@ -32,10 +32,11 @@ def test_optimize_compacts_window_partitions_only(spark):
     schema = spark.table(f"{DB}.online_metrics").schema
     for ds in ("2026-01-01", "2026-01-05"):
         for i in range(2):  # two commits: two small files per partition
-            spark.createDataFrame([(f"v{i}", 1, 1, 1, 1.0, 1.0, 1.0, ds)],
-                                  [f.name for f in schema.fields if f.name != "ds"] + ["ds"]) \
-                .select(*schema.fieldNames()).write.format("delta").mode("append") \
-                .saveAsTable(f"{DB}.online_metrics")
+            row = {"ds": ds, "arm": "current", "policy_version": f"v{i}", "users": 1,
+                   "sessions": 1, "requests": 1, "uvc": 1.0, "udt": 1.0,
+                   "requests_per_session": 1.0}
+            spark.createDataFrame([tuple(row.get(f.name) for f in schema.fields)], schema) \
+                .write.format("delta").mode("append").saveAsTable(f"{DB}.online_metrics")
     out = maintain_table(spark, DB, "online_metrics", "2026-01-04", "2026-01-05", 7)
     assert out["files_before"] == 4
     assert (out["files_removed"], out["files_added"]) == (2, 1)  # only 2026-01-05 compacted
