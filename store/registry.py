@@ -46,13 +46,17 @@ def current_policy(spark: SparkSession, db: str) -> PolicyRef:
 
 
 def _newest_published(spark: SparkSession, db: str, where: str) -> PolicyRef:
+    return _newest(spark, db, f"status = 'published' {where}") or FIXED_POLICY
+
+
+def _newest(spark: SparkSession, db: str, where: str) -> PolicyRef | None:
+    """The newest registry row (by training day, then version) matching `where`."""
     rows = spark.sql(
         f"SELECT model_version, algo, level, artifact_uri, artifact_sha256 "
-        f"FROM {qualified(db, 'policy_registry')} "
-        f"WHERE status = 'published' {where}"
+        f"FROM {qualified(db, 'policy_registry')} WHERE {where} "
         f"ORDER BY ds DESC, model_version DESC LIMIT 1").collect()
     if not rows:
-        return FIXED_POLICY
+        return None
     r = rows[0]
     return PolicyRef(r["model_version"], r["algo"], r["level"], r["artifact_uri"],
                      r["artifact_sha256"])
@@ -62,24 +66,15 @@ def canary_policy(spark: SparkSession, db: str, ds: str, current: PolicyRef
                   ) -> PolicyRef | None:
     """The canary of day `ds`: the newest candidate the gate did not publish (`rejected`,
     or still `candidate`), trained on a day before `ds` and after the current policy's,
-    with an exported actor; None when there is none (its arm is then served by the current
-    policy)."""
+    with an exported actor (a failed training has none); None when there is none (its arm
+    is then served by the current policy)."""
     validate_ds(ds)
     after = ""
     if not current.is_fixed:
         after = (f" AND ds > (SELECT max(ds) FROM {qualified(db, 'policy_registry')} "
                  f"WHERE model_version = {sql_string(current.model_version)})")
-    rows = spark.sql(
-        f"SELECT model_version, algo, level, artifact_uri, artifact_sha256 "
-        f"FROM {qualified(db, 'policy_registry')} "
-        f"WHERE status IN ('rejected', 'candidate') AND ds < '{ds}' "
-        f"AND artifact_uri IS NOT NULL{after} "
-        f"ORDER BY ds DESC, model_version DESC LIMIT 1").collect()
-    if not rows:
-        return None
-    r = rows[0]
-    return PolicyRef(r["model_version"], r["algo"], r["level"], r["artifact_uri"],
-                     r["artifact_sha256"])
+    return _newest(spark, db, f"status IN ('rejected', 'candidate') AND ds < '{ds}' "
+                              f"AND coalesce(artifact_uri, '') <> ''{after}")
 
 
 def load_policy(ref: PolicyRef) -> Policy:

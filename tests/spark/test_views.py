@@ -195,6 +195,12 @@ def test_canary_is_the_newest_unpublished_candidate_after_the_current(views):
     assert canary.artifact_sha256 == SHA and canary.level == "pair"
     # the rejected candidate is trained on 01-03: it cannot serve 01-03 itself
     assert canary_policy(spark, DB, "2031-01-03", serving_policy(spark, DB, "2031-01-03")) is None
-    # against the fixed weights, any unpublished candidate before the day counts
+    # against the fixed weights, any unpublished candidate before the day counts; a failed
+    # training (rejected, without an actor) is never a canary
+    failed = list(_registry_row("enhanced_rl-2031-01-05", "2031-01-05", "rejected",
+                                "training failed: NonFiniteError"))
+    failed[3] = ""  # artifact_uri: none
+    spark.createDataFrame([tuple(failed)], spark.table(f"{DB}.policy_registry").schema) \
+        .write.format("delta").mode("append").saveAsTable(f"{DB}.policy_registry")
     assert canary_policy(spark, DB, "2031-01-09", FIXED_POLICY).model_version == \
         "enhanced_rl-2031-01-03"
