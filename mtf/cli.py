@@ -21,6 +21,7 @@ Every step takes --profile (default $MTF_PROFILE or demo) and --set section.fiel
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import subprocess
@@ -259,6 +260,11 @@ def cmd_demo(args: argparse.Namespace, cfg: PipelineConfig) -> int:
 
     t0 = time.perf_counter()
     days = day_range(args.start, args.days)
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    if not args.dags_test and max(days) > today:  # the scheduler never runs a future date
+        raise UserError(f"day {max(days)} is in the future and Airflow's scheduler "
+                        f"runs no logical date after now ({today}); pick earlier days or "
+                        f"run them with --dags-test")
     if args.no_service:
         os.environ["MTF_SPARK_CONNECT"] = "off"  # every task: spark-submit / its own JVM
     url = ensure_service(cfg)  # a service that cannot start is a UserError: one line (main)

@@ -16,7 +16,7 @@ from core.settings import PROJECT_ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]
 MTF = [sys.executable, "-m", "mtf.cli"]
-DAY1, DAY2, DAY3 = E2E_DAY1, "2032-01-02", "2032-01-03"
+DAY1, DAY2, DAY3 = E2E_DAY1, "2026-06-02", "2026-06-03"
 
 
 def _mtf(env, *args: str, timeout: int = 1200) -> subprocess.CompletedProcess:

@@ -48,3 +48,11 @@ def test_an_unexpected_error_keeps_its_traceback(monkeypatch):
     monkeypatch.setattr("mtf.cli.step_main", lambda step: broken)
     with pytest.raises(ZeroDivisionError):
         main(["gate", "--ds", "2026-01-01"])
+
+
+def test_demo_refuses_a_future_day_before_starting_anything(capsys):
+    """Airflow's scheduler never runs a logical date after now: say so, do not wait forever."""
+    assert main(["demo", "--days", "2", "--start", "2999-12-30"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "day 2999-12-31 is in the future" in err[0]
+    assert "--dags-test" in err[0]
