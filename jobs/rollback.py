@@ -32,7 +32,14 @@ from pipeline.config import PipelineConfig
 from pipeline.entry import parse_job_args
 from store.registry import serving_policy
 from store.spark import get_spark
-from store.tables import ensure_tables, qualified, read_partition, sql_string, write_partition
+from store.tables import (
+    ensure_tables,
+    qualified,
+    read_partition,
+    retry_on_conflict,
+    sql_string,
+    write_partition,
+)
 
 log = logging.getLogger("jobs.rollback")
 
@@ -65,9 +72,11 @@ def run(spark: SparkSession, cfg: PipelineConfig, reason: str,
     if row["status"] not in ("published", "rolled_back"):
         raise RuntimeError(f"{row['model_version']} is {row['status']}, not published")
     ds = row["ds"]
-    spark.sql(f"UPDATE {qualified(db, 'policy_registry')} SET status = 'rolled_back', "
+    update = (f"UPDATE {qualified(db, 'policy_registry')} SET status = 'rolled_back', "
               f"reason = {sql_string(reason)}, updated_at_ds = {sql_string(ds)} "
               f"WHERE model_version = {sql_string(row['model_version'])}")
+    # the same values again after a lost commit race: an idempotent update
+    retry_on_conflict(lambda: spark.sql(update), f"rollback {row['model_version']}")
     now_serving = serving_policy(spark, db, next_day(ds))
     n = write_partition(build_fusion_weights(read_partition(spark, db, "enhanced_state", ds),
                                              now_serving, ds), db, "fusion_weights", ds)

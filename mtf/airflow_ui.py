@@ -119,6 +119,17 @@ def stop_group(proc: subprocess.Popen, timeout: float = 20.0) -> None:
     proc.wait()
 
 
+def exit_on_signals() -> None:
+    """SIGTERM and SIGHUP raise SystemExit, so that `finally` blocks run (Airflow's process
+    group is stopped) when the launcher is terminated, as on Ctrl-C."""
+
+    def _stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _stop)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Airflow standalone with the project's DAGs; "
                                             "prints the UI's URL and login")
@@ -137,11 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     proc = subprocess.Popen([airflow, "standalone"], env=env, start_new_session=True,
                             umask=0o077)
 
-    def _stop(signum: int, frame: object) -> None:
-        raise SystemExit(128 + signum)  # unwinds to `finally`: the group is stopped
-
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _stop)
+    exit_on_signals()
     try:
         base = env["AIRFLOW__API__BASE_URL"]
         wait_healthy(base, args.timeout, proc)

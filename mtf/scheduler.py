@@ -50,7 +50,17 @@ class Airflow:
 
     @classmethod
     def start(cls, port: int | None = None, timeout: float = 600.0) -> Airflow:
-        from mtf.airflow_ui import ADMIN, admin_password, free_port, ui_env, wait_healthy
+        """Start Airflow; a SIGTERM or SIGHUP of this process then unwinds to `stop`."""
+        from mtf.airflow_ui import (
+            ADMIN,
+            admin_password,
+            exit_on_signals,
+            free_port,
+            ui_env,
+            wait_healthy,
+        )
+
+        exit_on_signals()
 
         port = port or int(os.environ.get("MTF_AIRFLOW_PORT", 0)) or free_port()
         env = ui_env(port)

@@ -75,6 +75,36 @@ sys.exit(ui.main(["--port", "8765"]))
     assert not _alive(grandchild)
 
 
+def test_demo_stops_airflow_on_sigterm(tmp_path):
+    """`mtf demo` on the scheduler, terminated while Airflow starts, leaves nothing behind:
+    the stand-in `airflow standalone` and its grandchild are stopped whole."""
+    fake = tmp_path / "airflow"
+    pidfile = tmp_path / "grandchild.pid"
+    fake.write_text(f"#!/bin/sh\nsleep 600 &\necho $! > {pidfile}\nwait\n")
+    fake.chmod(0o755)
+    code = f"""
+import sys, time
+import mtf.airflow_ui as ui
+from mtf.scheduler import Airflow
+sys.executable = {str(tmp_path / "python")!r}  # `airflow` is found beside it
+ui.wait_healthy = lambda *a, **k: time.sleep(600)
+Airflow.start(port=8766)
+"""
+    env = dict(os.environ, MTF_AIRFLOW_HOME=str(tmp_path / "home"), MTF_SPARK_CONNECT="off")
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env)
+    deadline = time.monotonic() + 60
+    while not (pidfile.exists() and pidfile.read_text().strip()):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.1)
+    grandchild = int(pidfile.read_text())
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    deadline = time.monotonic() + 10
+    while _alive(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(grandchild)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
