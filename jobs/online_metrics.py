@@ -95,9 +95,14 @@ def ab_summary(ds: str, rows: list[dict[str, Any]], threshold: float) -> dict[st
             "regressions": [r["arm"] for r in rows if r["regression"]]}
 
 
+def ab_summary_path(cfg: PipelineConfig, ds: str) -> Path:
+    """<local_dir>/_reports/<ds>/online_ab.json: the day's A/B summary."""
+    return cfg.storage.report_dir(ds) / "online_ab.json"
+
+
 def write_ab_summary(cfg: PipelineConfig, ds: str, rows: list[dict[str, Any]]) -> Path:
-    """<local_dir>/_reports/<ds>/online_ab.json, replaced whole (what the alert reads)."""
-    path = Path(cfg.storage.reports_path()) / ds / "online_ab.json"
+    """The day's A/B summary (ab_summary_path), replaced whole (what the alert reads)."""
+    path = ab_summary_path(cfg, ds)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(ab_summary(ds, rows, cfg.ab.regression_threshold), indent=1,

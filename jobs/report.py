@@ -370,7 +370,7 @@ def render_report(data: ReportData, out_dir: Path) -> Path:
 
 def reports_dir(cfg: PipelineConfig, ds: str) -> Path:
     """<local_dir>/_reports/<ds> (a local or mounted path: the report is for people)."""
-    return Path(cfg.storage.reports_path()) / validate_ds(ds)
+    return cfg.storage.report_dir(ds)
 
 
 def run(spark: SparkSession, cfg: PipelineConfig, ds: str) -> Path:

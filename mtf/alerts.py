@@ -127,8 +127,9 @@ def online_regression_text(context) -> str:
     params = context.get("params") or {}
     ds = params.get("ds") or context.get("ds")
     cfg = load_config(params.get("profile"))
-    path = Path(cfg.storage.reports_path()) / str(ds) / "online_ab.json"
-    summary = json.loads(path.read_text())
+    from jobs.online_metrics import ab_summary_path
+
+    summary = json.loads(ab_summary_path(cfg, str(ds)).read_text())
     bad = [a for a in summary.get("arms", []) if a.get("regression")]
     if not bad:
         return ""

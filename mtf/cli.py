@@ -214,7 +214,6 @@ def run_dag(dag_id: str, ds: str, verbose: bool, tty: bool) -> DagProgress:
 def run_on_scheduler(cfg: PipelineConfig, days: list[str], tasks: list, tty: bool) -> bool:
     """Each day's mtf_simulate and mtf_daily runs, triggered on Airflow's scheduler
     (mtf/scheduler.py) one after the other; False when a run failed."""
-    from jobs.report import reports_dir
     from mtf.scheduler import Airflow, RunWatch
 
     t0 = time.perf_counter()
@@ -239,7 +238,7 @@ def run_on_scheduler(cfg: PipelineConfig, days: list[str], tasks: list, tty: boo
                     watch.wait(timeout=6 * 3600)
                     tasks += watch.tasks
                     if dag_id == "mtf_daily":
-                        report = reports_dir(cfg, ds) / "report.html"
+                        report = cfg.storage.report_dir(ds) / "report.html"
                         af.set_note(dag_id, run_id, f"Nightly report of {ds}: "
                                                     f"[{report}](file://{report})")
                     if watch.failed:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from core.ds import validate_ds
 from core.settings import PROJECT_ROOT, check_identifier
 
 
@@ -120,6 +121,10 @@ class StorageConfig:
     def reports_path(self) -> str:
         """Where the nightly HTML reports are written (<local_dir>/_reports/<ds>/)."""
         return str(Path(self.local_path()) / "_reports")
+
+    def report_dir(self, ds: str) -> Path:
+        """The folder of day `ds`'s report and A/B summary (<local_dir>/_reports/<ds>)."""
+        return Path(self.reports_path()) / validate_ds(ds)
 
     def mlflow_path(self) -> str:
         """The local MLflow store (<local_dir>/_mlflow/: mlflow.db and artifacts/)."""
