@@ -68,8 +68,8 @@ def append_alert(path: str | Path, record: dict[str, Any]) -> None:
 
 class MtfAlert(BaseNotifier):
     """Notify about `kind` (`task_failed`, `gate_rejected`, `deadline_missed`,
-    `online_regression`) through the
-    channels of the run's profile. `message(context)` says what happened."""
+    `online_regression`) through the channels of the run's profile. `message(context)` says
+    what happened."""
 
     def __init__(self, kind: str, message=None):
         super().__init__()
@@ -84,11 +84,17 @@ class MtfAlert(BaseNotifier):
 
     def notify(self, context) -> None:
         try:
-            from pipeline.config import load_config
+            text = self._text(context)
+        except Exception:  # a message that cannot be read must not change the task either
+            log.exception("could not word the %s alert", self.kind)
+            return
+        self.send(context, text)
 
-            params = context.get("params") or {}
-            cfg = load_config(params.get("profile"))
-            record = alert_record(self.kind, context, self._text(context))
+    def send(self, context, text: str) -> None:
+        """Deliver the alert with message `text` to the channels of the run's profile."""
+        try:
+            _, cfg = run_day_config(context)
+            record = alert_record(self.kind, context, text)
             if cfg.alerts.log:
                 append_alert(cfg.storage.alerts_path(), record)
             if cfg.alerts.smtp_to:
@@ -117,18 +123,22 @@ class OnlineRegressionAlert(MtfAlert):
             log.exception("could not read the day's A/B summary")
             return
         if text:
-            super().notify(context)
+            self.send(context, text)
+
+
+def run_day_config(context) -> tuple[str | None, Any]:
+    """(the run's data day, its profile's PipelineConfig) from a callback's context."""
+    from pipeline.config import load_config
+
+    params = context.get("params") or {}
+    return params.get("ds") or context.get("ds"), load_config(params.get("profile"))
 
 
 def online_regression_text(context) -> str:
     """What regressed on the day (empty when nothing did), from online_ab.json."""
-    from pipeline.config import load_config
-
-    params = context.get("params") or {}
-    ds = params.get("ds") or context.get("ds")
-    cfg = load_config(params.get("profile"))
     from jobs.online_metrics import ab_summary_path
 
+    ds, cfg = run_day_config(context)
     summary = json.loads(ab_summary_path(cfg, str(ds)).read_text())
     bad = [a for a in summary.get("arms", []) if a.get("regression")]
     if not bad:
@@ -147,12 +157,9 @@ def online_regression_text(context) -> str:
 
 def gate_reasons(context) -> str:
     """The gate's refusal, from the candidate's gate.json (jobs/gate.py)."""
-    from pipeline.config import load_config
     from pipeline.provenance import artifact_dir
 
-    params = context.get("params") or {}
-    ds = params.get("ds") or context.get("ds")
-    cfg = load_config(params.get("profile"))
+    ds, cfg = run_day_config(context)
     path = artifact_dir(cfg, ds) / "gate.json"
     try:
         reasons = json.loads(path.read_text()).get("reasons") or []
