@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -81,6 +82,21 @@ def lift(mean: float, se: float, base_mean: float, base_se: float) -> Lift | Non
     r = mean / base_mean
     half = Z95 * math.hypot(se / base_mean, mean * base_se / base_mean ** 2)
     return Lift(r - 1.0, r - 1.0 - half, r - 1.0 + half)
+
+
+def lift_text(row: Mapping[str, Any], metric: str, digits: int = 2, missing: str = "-"
+              ) -> str:
+    """`<metric>_lift [<metric>_lift_low, <metric>_lift_high]` of a row as signed
+    percentages, e.g. "-16.37% [-29.11%, -3.63%]"; `missing` for an absent value (None or
+    NaN)."""
+
+    def pct(v: Any) -> str:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return missing
+        return f"{100 * float(v):+.{digits}f}%"
+
+    return (f"{pct(row.get(f'{metric}_lift'))} [{pct(row.get(f'{metric}_lift_low'))}, "
+            f"{pct(row.get(f'{metric}_lift_high'))}]")
 
 
 def is_regression(lift_: Lift | None, threshold: float) -> bool:

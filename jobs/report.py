@@ -37,6 +37,7 @@ import pandas as pd
 from pyspark.sql import SparkSession
 
 from core import schema as S
+from core.ab import lift_text
 from core.artifact import Artifact
 from core.ds import validate_ds
 from pipeline.config import PipelineConfig
@@ -239,18 +240,13 @@ def ab_section(ab: pd.DataFrame) -> str:
         return ("<p><em>no holdout arm on this day (ab.holdout_share = 0): day-over-day "
                 "changes below are not an A/B</em></p>")
 
-    def pct(v) -> str:
-        return "-" if v is None or pd.isna(v) else f"{100 * float(v):+.2f}%"
-
     rows = pd.DataFrame([{
         "arm": r["arm"], "policy": r["policy_version"],
         "users (holdout)": f"{r['users']} ({r['holdout_users']})",
         "UVC (holdout)": f"{r['uvc']:.4g} ({r['holdout_uvc']:.4g})",
-        "UVC lift [95% CI]": f"{pct(r['uvc_lift'])} [{pct(r['uvc_lift_low'])}, "
-                             f"{pct(r['uvc_lift_high'])}]",
+        "UVC lift [95% CI]": lift_text(r, "uvc"),
         "UDT (holdout)": f"{r['udt']:.4g} ({r['holdout_udt']:.4g})",
-        "UDT lift [95% CI]": f"{pct(r['udt_lift'])} [{pct(r['udt_lift_low'])}, "
-                             f"{pct(r['udt_lift_high'])}]",
+        "UDT lift [95% CI]": lift_text(r, "udt"),
         "regression": "YES" if r["regression"] else "no"} for r in ab.to_dict("records")])
     bad = rows[rows["regression"] == "YES"]["arm"].tolist()
     note = (f"<p class='decision'><b>ONLINE REGRESSION</b> in arm(s) {html.escape(', '.join(bad))}"

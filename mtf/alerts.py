@@ -136,6 +136,7 @@ def run_day_config(context) -> tuple[str | None, Any]:
 
 def online_regression_text(context) -> str:
     """What regressed on the day (empty when nothing did), from online_ab.json."""
+    from core.ab import lift_text
     from jobs.online_metrics import ab_summary_path
 
     ds, cfg = run_day_config(context)
@@ -144,13 +145,9 @@ def online_regression_text(context) -> str:
     if not bad:
         return ""
 
-    def pct(v) -> str:
-        return "n/a" if v is None else f"{100 * v:+.2f}%"
-
     parts = [f"arm {a['arm']} ({a['policy_version']}) against the holdout: UVC "
-             f"{pct(a.get('uvc_lift'))} [{pct(a.get('uvc_lift_low'))}, "
-             f"{pct(a.get('uvc_lift_high'))}], UDT {pct(a.get('udt_lift'))} "
-             f"[{pct(a.get('udt_lift_low'))}, {pct(a.get('udt_lift_high'))}]" for a in bad]
+             f"{lift_text(a, 'uvc', missing='n/a')}, UDT {lift_text(a, 'udt', missing='n/a')}"
+             for a in bad]
     return (f"online regression on {ds} beyond {100 * summary['threshold']:.1f}%: "
             + "; ".join(parts))
 

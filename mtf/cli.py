@@ -157,15 +157,13 @@ def demo_table(spark, db: str, days: list[str]) -> list[dict]:
 def format_demo_table(rows: list[dict]) -> str:
     from tabulate import tabulate
 
+    from core.ab import lift_text
+
     def f(v, p=3):
         return "-" if v is None else f"{v:.{p}f}"
 
-    def pct(v):
-        return "-" if v is None else f"{100 * v:+.1f}%"
-
     def lift(r):
-        return "-" if r["uvc_lift"] is None else (
-            f"{pct(r['uvc_lift'])} [{pct(r['uvc_lift_low'])}, {pct(r['uvc_lift_high'])}]")
+        return "-" if r["uvc_lift"] is None else lift_text(r, "uvc", digits=1)
 
     table = [[r["ds"], r["serving_policy"], f(r["uvc"], 2), f(r["udt"], 0), lift(r),
               r["candidate"],

@@ -10,7 +10,15 @@ import pandas as pd
 import pytest
 
 from core import schema as S
-from core.ab import Lift, assign_arms, is_regression, lift, split_shares, user_bucket
+from core.ab import (
+    Lift,
+    assign_arms,
+    is_regression,
+    lift,
+    lift_text,
+    split_shares,
+    user_bucket,
+)
 from core.policy import CallablePolicy, FixedWeightsPolicy
 from sim import Arms, SimConfig, World, simulate_day
 
@@ -56,6 +64,14 @@ def test_lift_and_its_ci_by_hand():
     assert lf.value == pytest.approx(0.1)
     assert (lf.low, lf.high) == pytest.approx((0.1 - half, 0.1 + half))
     assert lift(1.0, 0.1, 0.0, 0.1) is None and lift(float("nan"), 0.1, 1.0, 0.1) is None
+
+
+def test_lift_text_is_signed_percentages_with_the_ci():
+    row = {"uvc_lift": -0.16374, "uvc_lift_low": -0.29112, "uvc_lift_high": -0.03626}
+    assert lift_text(row, "uvc") == "-16.37% [-29.11%, -3.63%]"
+    assert lift_text({"udt_lift": 0.004, "udt_lift_low": -0.153, "udt_lift_high": 0.1609},
+                     "udt", digits=1) == "+0.4% [-15.3%, +16.1%]"
+    assert lift_text({"uvc_lift": float("nan")}, "uvc", missing="n/a") == "n/a [n/a, n/a]"
 
 
 def test_regression_needs_the_threshold_and_the_whole_ci_below_zero():
