@@ -23,6 +23,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from core.ab import HOLDOUT, is_regression, lift
 from pipeline.config import PipelineConfig
@@ -77,16 +78,19 @@ def with_lifts(rows: list[dict[str, Any]], threshold: float) -> list[dict[str, A
 
 
 def build_online_metrics(requests: DataFrame, feedback: DataFrame, threshold: float
-                         ) -> DataFrame:
-    """The day's online_metrics rows (a few: one per arm and policy)."""
+                         ) -> tuple[DataFrame, list[dict[str, Any]]]:
+    """The day's online_metrics rows (a few: one per arm and policy, by arm), as a frame to
+    write and as the dicts the A/B summary holds."""
     per_arm = arm_metrics(requests, feedback)
-    rows = with_lifts([r.asDict() for r in per_arm.collect()], threshold)
-    spark = requests.sparkSession
-    schema = ", ".join([f"{f.name} {f.dataType.simpleString()}" for f in per_arm.schema]
-                       + [f"{m}_lift{s} double" for m in METRICS for s in ("", "_low", "_high")]
-                       + ["regression boolean"])
-    names = [c.split(" ")[0] for c in schema.split(", ")]
-    return spark.createDataFrame([tuple(r[c] for c in names) for r in rows], schema)
+    rows = with_lifts([r.asDict() for r in per_arm.orderBy("arm", "policy_version").collect()],
+                      threshold)
+    schema = T.StructType([*per_arm.schema.fields,
+                           *(T.StructField(f"{m}_lift{s}", T.DoubleType())
+                             for m in METRICS for s in ("", "_low", "_high")),
+                           T.StructField("regression", T.BooleanType())])
+    df = requests.sparkSession.createDataFrame(
+        [tuple(r[f.name] for f in schema.fields) for r in rows], schema)
+    return df, rows
 
 
 def ab_summary(ds: str, rows: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
@@ -114,12 +118,10 @@ def write_ab_summary(cfg: PipelineConfig, ds: str, rows: list[dict[str, Any]]) -
 def run(spark: SparkSession, cfg: PipelineConfig, ds: str) -> int:
     db = cfg.storage.database
     ensure_tables(spark, db)
-    df = build_online_metrics(read_partition(spark, db, "raw_requests", ds),
-                              read_partition(spark, db, "raw_feedback", ds),
-                              cfg.ab.regression_threshold)
+    df, rows = build_online_metrics(read_partition(spark, db, "raw_requests", ds),
+                                    read_partition(spark, db, "raw_feedback", ds),
+                                    cfg.ab.regression_threshold)
     n = write_partition(df, db, "online_metrics", ds)
-    rows = [r.asDict() for r in read_partition(spark, db, "online_metrics", ds)
-            .orderBy("arm", "policy_version").collect()]
     write_ab_summary(cfg, ds, rows)
     for r in rows:
         log.info("arm %s (%s): %d users, uvc %.4f +- %.4f, udt %.1f, uvc lift %s%s",

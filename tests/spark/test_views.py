@@ -171,7 +171,9 @@ def test_online_metrics_per_arm_with_se_and_lift(spark):
     fb = spark.createDataFrame(
         [("r1", 1, 20.0), ("r1", 0, 1.0), ("r2", 1, 9.0), ("r3", 0, 10.0), ("r4", 1, 15.0),
          ("r5", 1, 12.0)], "request_id string, valid int, watch_time_s double")
-    rows = {r["arm"]: r for r in build_online_metrics(req, fb, 0.02).collect()}
+    df, summary_rows = build_online_metrics(req, fb, 0.02)
+    rows = {r["arm"]: r for r in df.collect()}
+    assert [r["arm"] for r in summary_rows] == ["current", "holdout"]
     cur, hold = rows["current"], rows["holdout"]
     assert (cur["users"], cur["sessions"], cur["requests"]) == (2, 2, 3)
     assert (cur["uvc"], cur["udt"]) == pytest.approx((1.0, 20.0))
