@@ -46,9 +46,10 @@ def test_generated_password_file_is_made_owner_only(tmp_path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
-def test_launcher_stops_its_process_group_on_sigterm(tmp_path):
-    """`make airflow`'s launcher, terminated while Airflow runs, leaves nothing behind: a
-    stand-in `airflow standalone` (a shell that starts a grandchild) is stopped whole."""
+def _terminated_leaves_nothing(tmp_path, start: str) -> None:
+    """Run `start` (Python, after `import mtf.airflow_ui as ui`) with a stand-in `airflow
+    standalone` (a shell that starts a grandchild) and an API server that never answers;
+    SIGTERM it once the grandchild runs: it exits 128 + SIGTERM, and the grandchild is gone."""
     fake = tmp_path / "airflow"
     pidfile = tmp_path / "grandchild.pid"
     fake.write_text(f"#!/bin/sh\nsleep 600 &\necho $! > {pidfile}\nwait\n")
@@ -56,9 +57,9 @@ def test_launcher_stops_its_process_group_on_sigterm(tmp_path):
     code = f"""
 import sys, time
 import mtf.airflow_ui as ui
-sys.executable = {str(tmp_path / "python")!r}  # the launcher finds `airflow` beside it
+sys.executable = {str(tmp_path / "python")!r}  # `airflow` is found beside it
 ui.wait_healthy = lambda *a, **k: time.sleep(600)
-sys.exit(ui.main(["--port", "8765"]))
+{start}
 """
     env = dict(os.environ, MTF_AIRFLOW_HOME=str(tmp_path / "home"), MTF_SPARK_CONNECT="off")
     proc = subprocess.Popen([sys.executable, "-c", code], env=env)
@@ -73,36 +74,17 @@ sys.exit(ui.main(["--port", "8765"]))
     while _alive(grandchild) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(grandchild)
+
+
+def test_launcher_stops_its_process_group_on_sigterm(tmp_path):
+    """`make airflow`'s launcher, terminated while Airflow runs, leaves nothing behind."""
+    _terminated_leaves_nothing(tmp_path, 'sys.exit(ui.main(["--port", "8765"]))')
 
 
 def test_demo_stops_airflow_on_sigterm(tmp_path):
-    """`mtf demo` on the scheduler, terminated while Airflow starts, leaves nothing behind:
-    the stand-in `airflow standalone` and its grandchild are stopped whole."""
-    fake = tmp_path / "airflow"
-    pidfile = tmp_path / "grandchild.pid"
-    fake.write_text(f"#!/bin/sh\nsleep 600 &\necho $! > {pidfile}\nwait\n")
-    fake.chmod(0o755)
-    code = f"""
-import sys, time
-import mtf.airflow_ui as ui
-from mtf.scheduler import Airflow
-sys.executable = {str(tmp_path / "python")!r}  # `airflow` is found beside it
-ui.wait_healthy = lambda *a, **k: time.sleep(600)
-Airflow.start(port=8766)
-"""
-    env = dict(os.environ, MTF_AIRFLOW_HOME=str(tmp_path / "home"), MTF_SPARK_CONNECT="off")
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env)
-    deadline = time.monotonic() + 60
-    while not (pidfile.exists() and pidfile.read_text().strip()):
-        assert time.monotonic() < deadline and proc.poll() is None
-        time.sleep(0.1)
-    grandchild = int(pidfile.read_text())
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=60) == 128 + signal.SIGTERM
-    deadline = time.monotonic() + 10
-    while _alive(grandchild) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not _alive(grandchild)
+    """`mtf demo` on the scheduler, terminated while Airflow starts, leaves nothing behind."""
+    _terminated_leaves_nothing(tmp_path, "from mtf.scheduler import Airflow\n"
+                                         "Airflow.start(port=8766)")
 
 
 def _alive(pid: int) -> bool:
