@@ -384,8 +384,9 @@ def cmd_mlflow(args: argparse.Namespace, cfg: PipelineConfig) -> int:
     if cmd is None:
         print(f"MLflow: the tracking store is the server {uri}: its UI is there")
         return 0
-    if uri.startswith("sqlite:///"):  # the store may not exist before the first training
-        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    from store.tracking import prepare_store
+
+    prepare_store(uri)  # the store may not exist before the first training
     print(f"MLflow UI: http://127.0.0.1:{args.port}  (store {uri}; Ctrl-C ends it)",
           flush=True)
     os.execv(cmd[0], cmd)  # the server in this process: Ctrl-C and SIGTERM reach it

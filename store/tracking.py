@@ -60,6 +60,13 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return out
 
 
+def prepare_store(uri: str) -> None:
+    """Create the folder of a local SQLite store (SQLite creates the file, not its folder:
+    before the first training it may not exist)."""
+    if uri.startswith("sqlite:///"):
+        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+
+
 def metric_rows(rows: Iterable[Mapping[str, Any]]) -> list[tuple[str, float, int]]:
     """(key, value, step) of every numeric value of the trainer's metric rows (`step` and
     non-numbers left out)."""
@@ -102,8 +109,7 @@ class Tracker:
         if self._client is None:
             from mlflow import MlflowClient
 
-            if self.uri.startswith("sqlite:///"):  # SQLite creates the file, not its folder
-                Path(self.uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+            prepare_store(self.uri)
             self._client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
         return self._client
 
@@ -135,10 +141,11 @@ class Tracker:
         """One finished MLflow run of a training: params, tags, data versions, per-step
         metrics, final metrics and artifacts (the actor under `actor/`); then, when
         `model_version` is given, its registered version (`register`)."""
-        from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
+        from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param
 
         client = self.client
-        run = client.create_run(self.experiment_id(), run_name=run_name, tags=dict(tags))
+        run = client.create_run(self.experiment_id(), run_name=run_name, tags={
+            **tags, "data_versions": json.dumps(dict(data_versions), sort_keys=True)})
         run_id = run.info.run_id
         try:
             all_params = {**{k: str(v) for k, v in params.items()},
@@ -161,9 +168,6 @@ class Tracker:
             client.log_artifact(run_id, str(actor), ACTOR_PATH)
             for path in artifacts:
                 client.log_artifact(run_id, str(path))
-            client.log_batch(run_id, tags=[RunTag("data_versions",
-                                                  json.dumps(dict(data_versions),
-                                                             sort_keys=True))])
         except BaseException:
             client.set_terminated(run_id, "FAILED")
             raise
